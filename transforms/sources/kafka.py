@@ -1,0 +1,369 @@
+"""ReadFromKafka: a pure-Python splittable DoFn over confluent-kafka.
+
+Runs on every portable runner (no Java expansion service): one restriction per
+partition (an offset range), one claim per offset, a self-checkpoint when the
+partition is caught up, and a watermark fed by record timestamps that moves on
+with wall-clock time when a partition stays idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.utils.timestamp import Duration, Timestamp
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from transforms.errors import ConfigError, SourceUnavailableError
+from transforms.record import Record, make_record
+from transforms.sources.kafka_config import consumer_config, redact, redact_text
+from transforms.sources.kafka_partitions import (
+    UNBOUNDED,
+    PartitionRead,
+    StartPosition,
+    plan_partition_reads,
+)
+
+__all__ = ["ReadFromKafka"]
+
+_LOG = logging.getLogger(__name__)
+_START_POSITIONS = ("earliest", "latest", "committed", "timestamp", "offsets")
+_CONSUME_BATCH = 1000
+
+
+class _PartitionTracker(OffsetRestrictionTracker):
+    """An offset tracker that knows an UNBOUNDED stop means a streaming read."""
+
+    def is_bounded(self) -> bool:
+        return self.current_restriction().stop != UNBOUNDED
+
+
+class _PartitionRestrictions(RestrictionProvider):
+    def initial_restriction(self, element: PartitionRead) -> OffsetRange:
+        return OffsetRange(element.start_offset, element.stop_offset)
+
+    def create_tracker(self, restriction: OffsetRange) -> _PartitionTracker:
+        return _PartitionTracker(restriction)
+
+    def restriction_size(self, element: PartitionRead, restriction: OffsetRange) -> int:
+        if restriction.stop == UNBOUNDED:
+            return 1 << 20  # unknown backlog: a fixed, large-but-sane weight
+        return max(restriction.stop - restriction.start, 0)
+
+    def truncate(self, element: PartitionRead, restriction: OffsetRange) -> OffsetRange | None:
+        # On drain, a streaming read stops; a bounded one finishes its range.
+        return None if restriction.stop == UNBOUNDED else restriction
+
+
+class _PlanDoFn(beam.DoFn):
+    """Turns a topic name into one PartitionRead per partition (one consumer, at start)."""
+
+    def __init__(self, config: dict[str, Any], plan: dict[str, Any]) -> None:
+        self._config, self._plan = config, plan
+
+    def process(self, topic: str) -> Iterator[PartitionRead]:
+        consumer = _open_consumer(self._config)
+        try:
+            yield from plan_partition_reads(consumer, topic, config=self._config, **self._plan)
+        finally:
+            consumer.close()
+
+
+def _open_consumer(config: Mapping[str, Any]) -> Consumer:
+    try:
+        return Consumer(dict(config))
+    except KafkaException as err:
+        raise ConfigError("consumer_config", redact_text(str(err), config)) from None
+
+
+class _ReadPartitionDoFn(beam.DoFn):
+    """Reads one partition's offset range; a bounded read finishes at its stop or at EOF."""
+
+    def __init__(self, config: dict[str, Any], settings: dict[str, float]) -> None:
+        self._config = config
+        self._max_poll_s = settings["max_poll_s"]
+        self._idle_s = settings["idle_timeout_s"]
+        self._lag_ms = int(settings["max_out_of_orderness_s"] * 1000)
+        self._stall_s = settings["stall_timeout_s"]
+        self._consumer: Consumer | None = None
+        self._read = Metrics.counter("dataplane.kafka", "records_read")
+        self._skipped = Metrics.counter("dataplane.kafka", "records_before_start_timestamp")
+
+    def setup(self) -> None:
+        self._consumer = _open_consumer(self._config)
+
+    def teardown(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    def process(
+        self,
+        element: PartitionRead,
+        tracker: _PartitionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+            ManualWatermarkEstimator.default_provider()
+        ),
+    ) -> Iterator[beam.window.TimestampedValue]:
+        yield from self._read_range(element, tracker, watermark)
+
+    def _read_range(
+        self,
+        element: PartitionRead,
+        tracker: _PartitionTracker,
+        watermark: ManualWatermarkEstimator,
+    ) -> Iterator[beam.window.TimestampedValue]:
+        span = tracker.current_restriction()
+        if span.start >= span.stop:
+            return
+        assert self._consumer is not None
+        self._consumer.assign([TopicPartition(element.topic, element.partition, span.start)])
+        emitted, deadline = 0, time.monotonic() + self._max_poll_s
+        last_data = time.monotonic()
+        try:
+            while True:
+                messages = self._consumer.consume(_CONSUME_BATCH, timeout=0.2)
+                caught_up = False
+                for message in messages:
+                    if _is_eof(message):
+                        caught_up = True
+                        continue
+                    if not tracker.try_claim(message.offset()):
+                        return
+                    caught_up, last_data = False, time.monotonic()
+                    value = self._to_record(element, message, watermark)
+                    if value is not None:
+                        emitted += 1
+                        yield value
+                    if element.max_records and emitted >= element.max_records:
+                        tracker.try_claim(span.stop)
+                        return
+                if caught_up or not messages:
+                    if self._finish_if_idle(element, tracker, watermark, caught_up, last_data):
+                        return
+                if element.stop_offset == UNBOUNDED and time.monotonic() >= deadline:
+                    tracker.defer_remainder(Duration.of(0))
+                    return
+        finally:
+            self._consumer.unassign()
+
+    def _finish_if_idle(
+        self,
+        element: PartitionRead,
+        tracker: _PartitionTracker,
+        watermark: ManualWatermarkEstimator,
+        caught_up: bool,
+        last_data: float,
+    ) -> bool:
+        """Ends this call when there is nothing to read now; raises on a stalled broker."""
+        span = tracker.current_restriction()
+        if caught_up and span.stop != UNBOUNDED:
+            tracker.try_claim(span.stop)  # bounded: nothing more up to the end: done
+            return True
+        if caught_up:
+            if time.monotonic() - last_data >= self._idle_s:
+                _advance(watermark, Timestamp.now() - Duration(micros=self._lag_ms * 1000))
+            tracker.defer_remainder(Duration(seconds=min(self._idle_s, 1.0)))
+            return True
+        if time.monotonic() - last_data >= self._stall_s:
+            raise SourceUnavailableError(
+                redact_text(
+                    f"no data and no end-of-partition from {element.topic}[{element.partition}] "
+                    f"for {self._stall_s:.0f}s (stall_timeout_s); is the broker at "
+                    f"{self._config['bootstrap.servers']} up?",
+                    self._config,
+                )
+            )
+        return False
+
+    def _to_record(
+        self, element: PartitionRead, message: Message, watermark: ManualWatermarkEstimator
+    ) -> beam.window.TimestampedValue | None:
+        error = message.error()
+        if error is not None:
+            raise KafkaException(error)
+        kind, ts_ms = message.timestamp()
+        if kind == 0 or ts_ms < 0:  # TIMESTAMP_NOT_AVAILABLE
+            ts_ms = int(time.time() * 1000)
+        if 0 <= ts_ms < element.min_timestamp_ms:
+            self._skipped.inc()
+            return None
+        self._read.inc()
+        record: Record = make_record(
+            source="kafka",
+            stream=element.topic,
+            partition=element.partition,
+            position=message.offset(),
+            key=message.key(),
+            value=message.value(),
+            headers=message.headers() or (),
+            event_time_ms=ts_ms,
+        )
+        _advance(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
+        return beam.window.TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
+
+
+@beam.DoFn.unbounded_per_element()
+class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
+    """The streaming flavour: the runner treats each partition's output as unbounded."""
+
+
+def _is_eof(message: Message) -> bool:
+    error = message.error()
+    return error is not None and error.code() == KafkaError._PARTITION_EOF
+
+
+def _advance(watermark: ManualWatermarkEstimator, candidate: Timestamp) -> None:
+    current = watermark.current_watermark()
+    if current is None or candidate > current:
+        watermark.set_watermark(candidate)
+
+
+class ReadFromKafka(beam.PTransform):
+    """Reads a Kafka topic as :class:`~transforms.record.Record` elements.
+
+    Pure Python (confluent-kafka), so it runs on DirectRunner, Flink and Dataflow
+    alike. Each partition is one restriction; records carry their topic, partition
+    and offset, and a ``record_id`` derived from them.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port...]``.
+        topic: the topic to read.
+        start: where each partition starts: ``"earliest"``, ``"latest"``,
+            ``"committed"`` (the consumer group's offsets, else earliest),
+            ``"timestamp"`` (needs ``start_timestamp_ms``; records older than it are
+            skipped even where the broker's time index is coarse) or ``"offsets"``
+            (``start_offsets``; unlisted partitions start at earliest).
+        start_offsets: partition -> first offset, with ``start="offsets"``.
+        start_timestamp_ms: epoch milliseconds, with ``start="timestamp"``.
+        bounded: stop at each partition's end as of the start of the read.
+        max_records: stop after this many records in all (implies ``bounded``).
+        partitions: read only these partitions.
+        consumer_config: any librdkafka setting (SASL/SSL included). Secret values
+            never appear in display data or error messages.
+        idle_timeout_s: after this long caught up with no data, a partition's
+            watermark follows wall-clock time, so an idle partition does not hold
+            windows back.
+        max_out_of_orderness_s: how far behind the newest timestamp the watermark trails.
+        stall_timeout_s: a bounded read with no data and no end-of-partition for this
+            long fails with :class:`~transforms.errors.SourceUnavailableError`.
+        metadata_timeout_s: how long planning waits for the broker before failing.
+
+    Raises:
+        ConfigError: a parameter is out of range, names an unknown mode, or
+            contradicts another.
+
+    Example:
+        >>> read = ReadFromKafka(bootstrap_servers="127.0.0.1:9092", topic="tweets",
+        ...                      bounded=True,
+        ...                      consumer_config={"sasl.password": "hunter2"})
+        >>> read.display_data()["consumer_config"]
+        "{'sasl.password': '***'}"
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        start: StartPosition = "earliest",
+        start_offsets: Mapping[int, int] | None = None,
+        start_timestamp_ms: int | None = None,
+        bounded: bool = False,
+        max_records: int = 0,
+        partitions: Sequence[int] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        idle_timeout_s: float = 5.0,
+        max_out_of_orderness_s: float = 0.0,
+        stall_timeout_s: float = 60.0,
+        metadata_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__()
+        _check_start(start, start_offsets, start_timestamp_ms)
+        if not topic:
+            raise ConfigError("topic", "expected a topic name, got nothing")
+        _check_at_least(0, max_records=max_records, max_out_of_orderness_s=max_out_of_orderness_s)
+        _check_at_least(
+            0.001,
+            idle_timeout_s=idle_timeout_s,
+            stall_timeout_s=stall_timeout_s,
+            metadata_timeout_s=metadata_timeout_s,
+        )
+        self._topic = topic
+        self._user_config = dict(consumer_config or {})
+        self._config = consumer_config_for(bootstrap_servers, self._user_config)
+        self._bounded = bounded or max_records > 0
+        self._plan: dict[str, Any] = {
+            "start": start,
+            "start_offsets": dict(start_offsets or {}),
+            "start_timestamp_ms": start_timestamp_ms,
+            "bounded": self._bounded,
+            "max_records": max_records,
+            "partitions": list(partitions) if partitions is not None else None,
+            "timeout_s": metadata_timeout_s,
+        }
+        self._settings = {
+            "max_poll_s": 5.0,
+            "idle_timeout_s": idle_timeout_s,
+            "max_out_of_orderness_s": max_out_of_orderness_s,
+            "stall_timeout_s": stall_timeout_s,
+        }
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        reader_cls = _ReadPartitionDoFn if self._bounded else _ReadPartitionUnboundedDoFn
+        return (
+            pbegin
+            | "Topic" >> beam.Create([self._topic])
+            | "PlanPartitions" >> beam.ParDo(_PlanDoFn(self._config, self._plan))
+            | "Distribute" >> beam.Reshuffle()
+            | "ReadPartitions"
+            >> beam.ParDo(reader_cls(self._config, self._settings)).with_output_types(Record)
+        )
+
+    def display_data(self) -> dict[str, Any]:
+        return {
+            "topic": self._topic,
+            "bootstrap_servers": self._config["bootstrap.servers"],
+            "start": self._plan["start"],
+            "bounded": self._bounded,
+            "max_records": self._plan["max_records"],
+            "consumer_config": str(redact(self._user_config)),
+        }
+
+
+def consumer_config_for(bootstrap_servers: str, user_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The reader's consumer config, checked once at construction time."""
+    config = consumer_config(bootstrap_servers, user_config)
+    for key, value in config.items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(
+                f"consumer_config[{key!r}]",
+                f"expected a string, number or boolean, got {type(value).__name__}",
+            )
+    return config
+
+
+def _check_start(
+    start: str, start_offsets: Mapping[int, int] | None, start_timestamp_ms: int | None
+) -> None:
+    if start not in _START_POSITIONS:
+        raise ConfigError("start", f"expected one of {list(_START_POSITIONS)}, got {start!r}")
+    if start == "timestamp" and start_timestamp_ms is None:
+        raise ConfigError("start_timestamp_ms", 'required with start="timestamp"')
+    if start == "offsets" and not start_offsets:
+        raise ConfigError("start_offsets", 'required (partition -> offset) with start="offsets"')
+    if start_offsets and any(o < 0 for o in start_offsets.values()):
+        raise ConfigError("start_offsets", "offsets must be >= 0")
+
+
+def _check_at_least(minimum: float, **values: float) -> None:
+    for name, value in values.items():
+        if value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")

@@ -1,0 +1,210 @@
+"""Planning a Kafka read: which partitions, from which offset, up to which offset.
+
+Kept apart from the reading DoFn so that planning (one consumer, metadata and
+offset look-ups) runs once per topic, and the reader only walks offset ranges.
+
+Broker high watermarks are not trusted for the end of a partition (some
+Kafka-protocol brokers report the base offset of the last batch); the end is
+found by reading from the watermark to the partition-EOF event, which every
+broker reports correctly.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
+
+import apache_beam as beam
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from transforms.errors import ConfigError, SourceUnavailableError
+from transforms.sources.kafka_config import redact_text
+
+__all__ = ["UNBOUNDED", "PartitionRead", "StartPosition", "plan_partition_reads"]
+
+UNBOUNDED = sys.maxsize
+StartPosition = Literal["earliest", "latest", "committed", "timestamp", "offsets"]
+_OFFSET_INVALID = -1001
+
+
+class PartitionRead(NamedTuple):
+    """What one restriction reads: a partition's offset range and limits."""
+
+    topic: str
+    partition: int
+    start_offset: int
+    stop_offset: int  # exclusive; UNBOUNDED in streaming mode
+    max_records: int  # 0: no limit
+    min_timestamp_ms: int  # records older than this are skipped; -1: none
+
+
+beam.coders.registry.register_coder(PartitionRead, beam.coders.RowCoder)
+
+
+class _Planner:
+    def __init__(self, consumer: Consumer, topic: str, timeout_s: float, config: Mapping) -> None:
+        self.consumer, self.topic, self.timeout_s, self._config = consumer, topic, timeout_s, config
+
+    def partitions(self) -> list[int]:
+        try:
+            metadata = self.consumer.list_topics(self.topic, timeout=self.timeout_s)
+        except KafkaException as err:
+            raise SourceUnavailableError(self._unreachable(err)) from None
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None:
+            reason = topic.error.str() if topic is not None and topic.error else "not found"
+            raise ConfigError("topic", f"Kafka topic {self.topic!r} is not readable: {reason}")
+        return sorted(topic.partitions)
+
+    def low_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        return {p: self._watermarks(p)[0] for p in partitions}
+
+    def end_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        """True end offsets, found by reading from each high watermark to partition EOF."""
+        probes = [TopicPartition(self.topic, p, max(self._watermarks(p)[1] - 1, 0)) for p in partitions]
+        ends = {tp.partition: tp.offset for tp in probes}
+        pending = set(partitions)
+        self.consumer.assign(probes)
+        deadline = time.monotonic() + self.timeout_s
+        while pending and time.monotonic() < deadline:
+            for message in self.consumer.consume(1000, timeout=0.2):
+                part = message.partition()
+                if message.error() is None:
+                    ends[part] = max(ends[part], message.offset() + 1)
+                elif message.error().code() == KafkaError._PARTITION_EOF:
+                    ends[part] = max(ends[part], message.offset())
+                    pending.discard(part)
+        self.consumer.unassign()
+        if pending:
+            raise SourceUnavailableError(
+                f"no end-of-partition from {self.topic} partitions {sorted(pending)} within "
+                f"{self.timeout_s:.0f}s; is the broker reachable at "
+                f"{self._config.get('bootstrap.servers')}?"
+            )
+        return ends
+
+    def committed_offsets(self, partitions: Sequence[int]) -> dict[int, int | None]:
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        try:
+            found = self.consumer.committed(tps, timeout=self.timeout_s)
+        except KafkaException as err:
+            raise SourceUnavailableError(self._unreachable(err)) from None
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+    def offsets_for_time(self, partitions: Sequence[int], ts_ms: int) -> dict[int, int]:
+        tps = [TopicPartition(self.topic, p, ts_ms) for p in partitions]
+        try:
+            found = self.consumer.offsets_for_times(tps, timeout=self.timeout_s)
+        except KafkaException as err:
+            raise SourceUnavailableError(self._unreachable(err)) from None
+        return {tp.partition: tp.offset for tp in found}
+
+    def _watermarks(self, partition: int) -> tuple[int, int]:
+        try:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), timeout=self.timeout_s
+            )
+        except KafkaException as err:
+            raise SourceUnavailableError(self._unreachable(err)) from None
+        return max(low, 0), max(high, 0)
+
+    def _unreachable(self, err: Exception) -> str:
+        return redact_text(
+            f"cannot reach Kafka at bootstrap.servers={self._config.get('bootstrap.servers')} "
+            f"within {self.timeout_s:.0f}s: {err}",
+            self._config,
+        )
+
+
+def _start_offsets(
+    planner: _Planner,
+    partitions: Sequence[int],
+    start: StartPosition,
+    *,
+    start_offsets: Mapping[int, int],
+    start_timestamp_ms: int | None,
+    ends: Mapping[int, int],
+) -> dict[int, int]:
+    lows = planner.low_offsets(partitions)
+    if start == "earliest":
+        return lows
+    if start == "latest":
+        return dict(ends)
+    if start == "committed":
+        committed = planner.committed_offsets(partitions)
+        return {p: committed[p] if committed[p] is not None else lows[p] for p in partitions}
+    if start == "timestamp":
+        assert start_timestamp_ms is not None
+        found = planner.offsets_for_time(partitions, start_timestamp_ms)
+        # -1: no record at or after the timestamp: start at the end.
+        return {p: found[p] if found[p] >= 0 else ends[p] for p in partitions}
+    return {p: max(start_offsets.get(p, lows[p]), lows[p]) for p in partitions}
+
+
+def _split_limit(limit: int, available: Mapping[int, int]) -> dict[int, int]:
+    """Shares ``limit`` records across partitions as evenly as their backlogs allow.
+
+    >>> _split_limit(10, {0: 100, 1: 2, 2: 100})
+    {0: 4, 1: 2, 2: 4}
+    """
+    quota = dict.fromkeys(available, 0)
+    left = limit
+    while left > 0:
+        open_parts = [p for p in sorted(available) if quota[p] < available[p]]
+        if not open_parts:
+            break
+        share = max(left // len(open_parts), 1)
+        for p in open_parts:
+            take = min(share, available[p] - quota[p], left)
+            quota[p] += take
+            left -= take
+    return quota
+
+
+def plan_partition_reads(
+    consumer: Consumer,
+    topic: str,
+    *,
+    config: Mapping[str, Any],
+    start: StartPosition,
+    start_offsets: Mapping[int, int],
+    start_timestamp_ms: int | None,
+    bounded: bool,
+    max_records: int,
+    partitions: Sequence[int] | None,
+    timeout_s: float,
+) -> list[PartitionRead]:
+    """One PartitionRead per partition of ``topic`` (or of ``partitions``).
+
+    With ``max_records`` the read is bounded and the limit is shared across
+    partitions as evenly as their backlogs allow.
+    """
+    bounded = bounded or max_records > 0
+    planner = _Planner(consumer, topic, timeout_s, config)
+    existing = planner.partitions()
+    chosen = existing if partitions is None else [p for p in partitions if p in existing]
+    if partitions is not None and len(chosen) != len(set(partitions)):
+        missing = sorted(set(partitions) - set(existing))
+        raise ConfigError("partitions", f"topic {topic!r} has no partitions {missing}")
+    needs_end = bounded or max_records > 0 or start in ("latest", "timestamp")
+    ends = planner.end_offsets(chosen) if needs_end else {}
+    starts = _start_offsets(
+        planner,
+        chosen,
+        start,
+        start_offsets=start_offsets,
+        start_timestamp_ms=start_timestamp_ms,
+        ends=ends,
+    )
+    stops = {p: max(ends[p], starts[p]) if bounded else UNBOUNDED for p in chosen}
+    min_ts = start_timestamp_ms if start == "timestamp" and start_timestamp_ms is not None else -1
+    if not max_records:
+        return [PartitionRead(topic, p, starts[p], stops[p], 0, min_ts) for p in chosen]
+    quotas = _split_limit(max_records, {p: stops[p] - starts[p] for p in chosen})
+    return [
+        # A partition with no share of the limit gets an empty range.
+        PartitionRead(topic, p, starts[p], stops[p] if quotas[p] else starts[p], quotas[p], min_ts)
+        for p in chosen
+    ]
