@@ -1,0 +1,213 @@
+"""Idempotent Delta commits: the table log is the checkpoint.
+
+Every commit appends rows and, in the same commit, records a txn action
+``<app_id>-<stream>-<partition>`` whose version is the highest source offset
+written for that partition (as kafka-delta-ingest does). Before each commit the
+committer drops rows already in the table:
+
+* rows above a partition's recorded version cannot be in the table;
+* rows at or below it (a retried batch, a rerun, records that reached the sink out
+  of order) are looked up by ``_record_id`` in the table and dropped if present.
+
+delta-rs records txn actions but does not enforce them, and by default it rebases
+a losing append onto the winner's commit. We commit against the exact snapshot we
+checked with ``max_commit_retries=0``, so any concurrent commit makes ours fail;
+we then reload, check again and retry. That keeps two writers on one table safe.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from transforms.errors import SinkCommitError
+
+__all__ = ["COORDINATE_SCHEMA", "CommitOutcome", "DeltaCommitter", "txn_app_id"]
+
+COORDINATE_SCHEMA = pa.schema(
+    [
+        pa.field("_record_id", pa.string(), nullable=False),
+        pa.field("_source", pa.string(), nullable=False),
+        pa.field("_stream", pa.string(), nullable=False),
+        pa.field("_partition", pa.string(), nullable=False),
+        pa.field("_position", pa.string(), nullable=False),
+        pa.field("_offset", pa.int64()),  # integer offset where the source has one (Kafka)
+        pa.field("_event_time", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
+
+def txn_app_id(app_id: str, stream: str, partition: str) -> str:
+    """The txn action id under which a source partition's progress is recorded.
+
+    >>> txn_app_id("sentiment", "tweets", "3")
+    'sentiment-tweets-3'
+    """
+    return f"{app_id}-{stream}-{partition}"
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    """What one batch did to the table."""
+
+    table_uri: str
+    version: int | None  # the table version committed, None when nothing was new
+    rows_written: int
+    rows_already_committed: int
+    attempts: int
+
+
+class DeltaCommitter:
+    """Appends Arrow batches to one Delta table exactly once per source record.
+
+    Args:
+        table_uri: local path or ``s3://`` / ``gs://`` URI of the table.
+        app_id: names this writer's txn actions; one per logical pipeline output.
+        storage_options: passed to delta-rs (credentials, endpoints).
+        partition_by: table partition columns.
+        max_attempts: commits tried before giving up with :class:`SinkCommitError`.
+    """
+
+    def __init__(
+        self,
+        table_uri: str,
+        *,
+        app_id: str,
+        storage_options: dict[str, str] | None = None,
+        partition_by: list[str] | None = None,
+        max_attempts: int = 10,
+    ) -> None:
+        self.table_uri, self.app_id = table_uri, app_id
+        self._options = storage_options
+        self._partition_by = partition_by
+        self._max_attempts = max_attempts
+        self._table: DeltaTable | None = None
+
+    def commit(self, batch: pa.Table) -> CommitOutcome:
+        """Appends the rows of ``batch`` not yet in the table; returns what it did."""
+        batch = _unique_rows(batch)
+        for attempt in range(1, self._max_attempts + 1):
+            table = self._refresh()
+            fresh = self._not_yet_committed(table, batch)
+            if fresh.num_rows == 0:
+                return CommitOutcome(self.table_uri, None, 0, batch.num_rows, attempt)
+            try:
+                version = self._append(table, fresh)
+            except CommitFailedError:
+                time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
+                continue
+            skipped = batch.num_rows - fresh.num_rows
+            return CommitOutcome(self.table_uri, version, fresh.num_rows, skipped, attempt)
+        raise SinkCommitError(
+            f"gave up committing {batch.num_rows} rows to {self.table_uri} after "
+            f"{self._max_attempts} conflicting attempts"
+        )
+
+    def _refresh(self) -> DeltaTable | None:
+        if self._table is not None:
+            self._table.update_incremental()
+            return self._table
+        try:
+            self._table = DeltaTable(self.table_uri, storage_options=self._options)
+        except TableNotFoundError:
+            return None
+        return self._table
+
+    def _append(self, table: DeltaTable | None, fresh: pa.Table) -> int:
+        properties = CommitProperties(
+            app_transactions=self._progress(table, fresh), max_commit_retries=0
+        )
+        write_deltalake(
+            table if table is not None else self.table_uri,
+            fresh,
+            mode="append",
+            partition_by=self._partition_by if table is None else None,
+            storage_options=self._options if table is None else None,
+            commit_properties=properties,
+        )
+        return int(self._refresh().version())  # type: ignore[union-attr]
+
+    def _progress(self, table: DeltaTable | None, fresh: pa.Table) -> list[Transaction]:
+        """One txn action per source partition: the highest offset written so far."""
+        txns = []
+        for (stream, partition), (_low, high) in _offset_spans(fresh).items():
+            app = txn_app_id(self.app_id, stream, partition)
+            recorded = table.transaction_version(app) if table is not None else None
+            txns.append(Transaction(app, max(high, recorded if recorded is not None else -1)))
+        return txns
+
+    def _not_yet_committed(self, table: DeltaTable | None, batch: pa.Table) -> pa.Table:
+        if table is None:
+            return batch
+        suspects = self._possibly_committed(table, batch)
+        if suspects is None:
+            return batch
+        present = self._present_ids(table, batch.filter(suspects))
+        if len(present) == 0:
+            return batch
+        return batch.filter(pc.invert(pc.is_in(batch["_record_id"], value_set=present)))
+
+    def _possibly_committed(self, table: DeltaTable, batch: pa.Table) -> pa.Array | None:
+        """A mask of rows that may already be in the table (None: certainly none)."""
+        mask = pc.is_null(batch["_offset"])
+        for (stream, partition), _span in _offset_spans(batch).items():
+            recorded = table.transaction_version(txn_app_id(self.app_id, stream, partition))
+            if recorded is None:
+                continue
+            same = pc.and_(
+                pc.equal(batch["_stream"], stream), pc.equal(batch["_partition"], partition)
+            )
+            mask = pc.or_(mask, pc.and_(same, pc.less_equal(batch["_offset"], recorded)))
+        return mask if pc.any(mask).as_py() else None
+
+    def _present_ids(self, table: DeltaTable, suspects: pa.Table) -> pa.Array:
+        found = []
+        for key, group in _by_partition(suspects).items():
+            stream, partition = key
+            condition = (pc.field("_stream") == stream) & (pc.field("_partition") == partition)
+            offsets = group["_offset"].drop_null()
+            if len(offsets) == len(group):
+                low, high = pc.min(offsets).as_py(), pc.max(offsets).as_py()
+                condition &= (pc.field("_offset") >= low) & (pc.field("_offset") <= high)
+            ids = table.to_pyarrow_dataset().to_table(columns=["_record_id"], filter=condition)
+            found.append(ids["_record_id"].combine_chunks())
+        return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+
+def _unique_rows(batch: pa.Table) -> pa.Table:
+    """Drops repeated record ids within one batch (an upstream retry can repeat a row)."""
+    ids = batch["_record_id"]
+    if pc.count_distinct(ids).as_py() == batch.num_rows:
+        return batch
+    first = batch.append_column("_row", pa.array(range(batch.num_rows), pa.int64()))
+    keep = first.group_by("_record_id").aggregate([("_row", "min")])["_row_min"]
+    return batch.take(pc.sort_indices(keep))
+
+
+def _by_partition(batch: pa.Table) -> dict[tuple[str, str], pa.Table]:
+    keys = batch.select(["_stream", "_partition"]).group_by(["_stream", "_partition"]).aggregate([])
+    return {
+        (s, p): batch.filter(
+            pc.and_(pc.equal(batch["_stream"], s), pc.equal(batch["_partition"], p))
+        )
+        for s, p in zip(keys["_stream"].to_pylist(), keys["_partition"].to_pylist(), strict=True)
+    }
+
+
+def _offset_spans(batch: pa.Table) -> dict[tuple[str, str], tuple[int, int]]:
+    """(stream, partition) -> (lowest, highest) integer offset in ``batch``."""
+    with_offsets = batch.filter(pc.is_valid(batch["_offset"]))
+    if with_offsets.num_rows == 0:
+        return {}
+    spans = with_offsets.group_by(["_stream", "_partition"]).aggregate(
+        [("_offset", "min"), ("_offset", "max")]
+    )
+    rows: list[dict[str, Any]] = spans.to_pylist()
+    return {(r["_stream"], r["_partition"]): (r["_offset_min"], r["_offset_max"]) for r in rows}
