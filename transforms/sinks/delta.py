@@ -11,6 +11,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.deadletter import DeadLetter, dead_letter_row
 from transforms.errors import ConfigError
+from transforms.progress import note
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, DeltaCommitter
 
 __all__ = ["DEAD_LETTER_SCHEMA", "WriteDeadLettersToDelta", "WriteToDelta", "rows_to_arrow"]
@@ -74,6 +75,7 @@ class _CommitBatchDoFn(beam.DoFn):
         assert self._committer is not None
         outcome = self._committer.commit(rows_to_arrow(keyed_batch[1], self._schema))
         self._rows.inc(outcome.rows_written)
+        note("rows_committed", outcome.rows_written + outcome.rows_already_committed)
         self._skipped.inc(outcome.rows_already_committed)
         (self._commits if outcome.version is not None else self._empty).inc()
         yield {

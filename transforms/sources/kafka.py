@@ -22,6 +22,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from transforms.errors import ConfigError, SourceUnavailableError
+from transforms.progress import note
 from transforms.record import Record, make_record
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
 from transforms.sources.kafka_partitions import (
@@ -196,6 +197,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             self._skipped.inc()
             return None
         self._read.inc()
+        note("records_read")
         record: Record = make_record(
             source="kafka",
             stream=element.topic,
