@@ -26,7 +26,7 @@ def produce(
     """Produces ``messages`` (keyed; partitions chosen by key hash); returns counts by kind."""
     ensure_topic(bootstrap_servers, topic, partitions=partitions)
     producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 20,
-                         "enable.idempotence": False, "acks": "all"})
+                         "acks": "all", "log.connection.close": False})
     failures: list[str] = []
 
     def on_delivery(err: object, _msg: object) -> None:

@@ -33,6 +33,5 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
 
         return FnApiRunner()
     options.view_as(StandardOptions).streaming = True
-    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+    return "PrismRunner"
 
-    return BundleBasedDirectRunner()

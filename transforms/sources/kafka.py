@@ -149,8 +149,7 @@ class _ReadPartitionDoFn(beam.DoFn):
                 if caught_up or not messages:
                     if self._finish_if_idle(element, tracker, watermark, caught_up, last_data):
                         return
-                if element.stop_offset == UNBOUNDED and time.monotonic() >= deadline:
-                    tracker.defer_remainder(Duration.of(0))
+                if element.stop_offset == UNBOUNDED and self._checkpoint(tracker, deadline):
                     return
         finally:
             self._consumer.unassign()
@@ -163,17 +162,22 @@ class _ReadPartitionDoFn(beam.DoFn):
         caught_up: bool,
         last_data: float,
     ) -> bool:
-        """Ends this call when there is nothing to read now; raises on a stalled broker."""
+        """Whether this call should end now that there is nothing to read; raises on a stall.
+
+        A streaming read keeps polling while caught up, until the runner checkpoints
+        it (the direct runner splits the restriction from outside; its stop moves)
+        or ``max_poll_s`` runs out, when it defers the rest itself (Fn API runners).
+        """
         span = tracker.current_restriction()
         if caught_up and span.stop != UNBOUNDED:
-            tracker.try_claim(span.stop)  # bounded: nothing more up to the end: done
+            # Bounded, or a streaming read the runner has split: nothing more up to the end.
+            tracker.try_claim(span.stop)
             return True
         if caught_up:
             if time.monotonic() - last_data >= self._idle_s:
                 _advance(watermark, Timestamp.now() - Duration(micros=self._lag_ms * 1000))
-            tracker.defer_remainder(Duration(seconds=min(self._idle_s, 1.0)))
-            return True
-        if time.monotonic() - last_data >= self._stall_s:
+            return False
+        if element.stop_offset != UNBOUNDED and time.monotonic() - last_data >= self._stall_s:
             raise SourceUnavailableError(
                 redact_text(
                     f"no data and no end-of-partition from {element.topic}[{element.partition}] "
@@ -212,9 +216,30 @@ class _ReadPartitionDoFn(beam.DoFn):
         return beam.window.TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
 
 
-@beam.DoFn.unbounded_per_element()
+    def _checkpoint(self, tracker: _PartitionTracker, deadline: float) -> bool:
+        """Ends a streaming call: split from outside by the runner, or out of time."""
+        if tracker.current_restriction().stop != UNBOUNDED:
+            tracker.try_claim(tracker.current_restriction().stop)
+            return True
+        if time.monotonic() >= deadline:
+            tracker.defer_remainder(Duration(seconds=0.1))
+            return True
+        return False
+
+
 class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
     """The streaming flavour: the runner treats each partition's output as unbounded."""
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        element: PartitionRead,
+        tracker: _PartitionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+            ManualWatermarkEstimator.default_provider()
+        ),
+    ) -> Iterator[beam.window.TimestampedValue]:
+        yield from self._read_range(element, tracker, watermark)
 
 
 def _is_eof(message: Message) -> bool:

@@ -25,6 +25,7 @@ _DEFAULTS: dict[str, Any] = {
     "fetch.wait.max.ms": 20,
     "auto.offset.reset": "earliest",
     "socket.connection.setup.timeout.ms": 10000,
+    "log.connection.close": False,
 }
 
 
