@@ -5,11 +5,10 @@ Every transform that can reject input returns two outputs: the good elements and
 so nothing is lost, and says which stage rejected it and why.
 """
 
-from __future__ import annotations
 
 import json
 import time
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 
@@ -38,8 +37,8 @@ class DeadLetter(NamedTuple):
     stage: str
     error_type: str
     message: str
-    schema_subject: str | None
-    schema_id: int | None
+    schema_subject: Optional[str]  # noqa: UP045 (Beam's schema inference needs Optional)
+    schema_id: Optional[int]  # noqa: UP045 (Beam's schema inference needs Optional)
     failed_at_ms: int
 
 

@@ -1,16 +1,18 @@
 """The Record envelope every source emits, with a deterministic schema coder.
 
+(No ``from __future__ import annotations`` here: Beam reads the NamedTuple
+annotations at run time to build the schema coder.)
+
 A Record keeps the raw bytes of a message together with its source coordinates
 (source kind, stream, partition, position). ``record_id`` is derived from those
 coordinates only, so the same message read twice has the same id: sinks rely on
 that to stay idempotent.
 """
 
-from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 
@@ -28,7 +30,7 @@ class Header(NamedTuple):
     """One message header (Kafka header, Pub/Sub attribute)."""
 
     name: str
-    value: bytes | None
+    value: Optional[bytes]  # noqa: UP045 (Beam's schema inference needs Optional)
 
 
 class Record(NamedTuple):
@@ -52,8 +54,8 @@ class Record(NamedTuple):
     stream: str
     partition: str
     position: str
-    key: bytes | None
-    value: bytes | None
+    key: Optional[bytes]  # noqa: UP045 (Beam's schema inference needs Optional)
+    value: Optional[bytes]  # noqa: UP045 (Beam's schema inference needs Optional)
     headers: Sequence[Header]
     event_time_ms: int
 

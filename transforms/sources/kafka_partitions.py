@@ -9,7 +9,6 @@ found by reading from the watermark to the partition-EOF event, which every
 broker reports correctly.
 """
 
-from __future__ import annotations
 
 import sys
 import time
