@@ -5,7 +5,9 @@ Every commit appends rows and, in the same commit, records a txn action
 written for that partition (as kafka-delta-ingest does). Before each commit the
 committer drops rows already in the table:
 
-* rows above a partition's recorded version cannot be in the table;
+* rows above a partition's recorded version cannot be in the table (a partition
+  with no recorded version yet is looked up in full, so a renamed app id does not
+  duplicate rows);
 * rows at or below it (a retried batch, a rerun, records that reached the sink out
   of order) are looked up by ``_record_id`` in the table and dropped if present.
 
@@ -159,12 +161,15 @@ class DeltaCommitter:
         mask = pc.is_null(batch["_offset"])
         for (stream, partition), _span in _offset_spans(batch).items():
             recorded = table.transaction_version(txn_app_id(self.app_id, stream, partition))
-            if recorded is None:
-                continue
             same = pc.and_(
                 pc.equal(batch["_stream"], stream), pc.equal(batch["_partition"], partition)
             )
-            mask = pc.or_(mask, pc.and_(same, pc.less_equal(batch["_offset"], recorded)))
+            if recorded is None:
+                # No progress under this app id (first commit, or a renamed app id):
+                # the table may still hold these rows, so look them all up.
+                mask = pc.or_(mask, same)
+            else:
+                mask = pc.or_(mask, pc.and_(same, pc.less_equal(batch["_offset"], recorded)))
         return mask if pc.any(mask).as_py() else None
 
     def _present_ids(self, table: DeltaTable, suspects: pa.Table) -> pa.Array:
@@ -188,7 +193,7 @@ def _unique_rows(batch: pa.Table) -> pa.Table:
         return batch
     first = batch.append_column("_row", pa.array(range(batch.num_rows), pa.int64()))
     keep = first.group_by("_record_id").aggregate([("_row", "min")])["_row_min"]
-    return batch.take(pc.sort_indices(keep))
+    return batch.take(pa.array(sorted(keep.to_pylist()), pa.int64()))
 
 
 def _by_partition(batch: pa.Table) -> dict[tuple[str, str], pa.Table]:
