@@ -1,5 +1,7 @@
 """Distribution for beam-dataplane (also what Dataflow's ``--setup_file`` installs on workers)."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 PACKAGES = ("beam_pipelines", "transforms", "schemas", "runners")
@@ -11,7 +13,7 @@ setup(
         "Streaming data-plane transforms for Apache Beam: pure-Python Kafka ingest, schema "
         "validation with dead letters, featurizers, exactly-once Delta Lake sinks."
     ),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),

@@ -32,13 +32,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     lake = Path(args.lake).resolve() / time.strftime("run-%Y%m%d-%H%M%S")
     with LocalKafkaBroker() as broker:
         console.print(f"[bold]broker[/] Tansu on {broker.bootstrap_servers} (pid {broker.pid})")
-        kinds = produce(broker.bootstrap_servers, "tweets",
-                        generate_tweets(args.count, bad_ratio=args.bad_ratio))
-        console.print(f"[bold]produced[/] {sum(kinds.values()):,} messages: "
-                      f"{dict(sorted(kinds.items()))}")
+        kinds = produce(
+            broker.bootstrap_servers,
+            "tweets",
+            generate_tweets(args.count, bad_ratio=args.bad_ratio),
+        )
+        console.print(
+            f"[bold]produced[/] {sum(kinds.values()):,} messages: {dict(sorted(kinds.items()))}"
+        )
         summary = sentiment.run(
-            [f"--source=kafka://{broker.bootstrap_servers}/tweets", f"--output={lake}/tweets",
-             f"--dlq={lake}/dead_letters", "--bounded", "--runner=direct"],
+            [
+                f"--source=kafka://{broker.bootstrap_servers}/tweets",
+                f"--output={lake}/tweets",
+                f"--dlq={lake}/dead_letters",
+                "--bounded",
+                "--runner=direct",
+            ],
             show_progress=True,
         )
     summary.print(console)

@@ -25,8 +25,14 @@ def produce(
 ) -> Counter[str]:
     """Produces ``messages`` (keyed; partitions chosen by key hash); returns counts by kind."""
     ensure_topic(bootstrap_servers, topic, partitions=partitions)
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 20,
-                         "acks": "all", "log.connection.close": False})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "linger.ms": 20,
+            "acks": "all",
+            "log.connection.close": False,
+        }
+    )
     failures: list[str] = []
 
     def on_delivery(err: object, _msg: object) -> None:
@@ -37,16 +43,22 @@ def produce(
     for message in messages:
         while True:
             try:
-                producer.produce(topic, key=message.key, value=message.value,
-                                 timestamp=message.timestamp_ms, on_delivery=on_delivery)
+                producer.produce(
+                    topic,
+                    key=message.key,
+                    value=message.value,
+                    timestamp=message.timestamp_ms,
+                    on_delivery=on_delivery,
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
         kinds[message.kind] += 1
         producer.poll(0)
     if producer.flush(30) or failures:
-        raise SourceUnavailableError(f"{len(failures)} messages were not delivered to {topic}: "
-                                     f"{failures[:1]}")
+        raise SourceUnavailableError(
+            f"{len(failures)} messages were not delivered to {topic}: {failures[:1]}"
+        )
     return kinds
 
 
@@ -62,9 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     tweets.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     try:
-        kinds = produce(args.bootstrap, args.topic,
-                        generate_tweets(args.count, bad_ratio=args.bad_ratio, seed=args.seed),
-                        partitions=args.partitions)
+        kinds = produce(
+            args.bootstrap,
+            args.topic,
+            generate_tweets(args.count, bad_ratio=args.bad_ratio, seed=args.seed),
+            partitions=args.partitions,
+        )
     except (DataplaneError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

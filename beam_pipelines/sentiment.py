@@ -111,8 +111,13 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
         dlq, app_id=f"{app_id}-dlq", **write_args
     )
-    return {"records": records, "scored": scored, "dead_letters": dead,
-            "commits": commits, "dead_letter_commits": dead_commits}
+    return {
+        "records": records,
+        "scored": scored,
+        "dead_letters": dead,
+        "commits": commits,
+        "dead_letter_commits": dead_commits,
+    }
 
 
 def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> Any:
@@ -120,7 +125,9 @@ def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> An
     from runners.summary import RunSummary, progress_display
 
     options = PipelineOptions(argv)
-    bounded = options.view_as(SourceOptions).bounded or options.view_as(SourceOptions).max_records > 0
+    bounded = (
+        options.view_as(SourceOptions).bounded or options.view_as(SourceOptions).max_records > 0
+    )
     runner = resolve_runner(options, bounded=bounded)
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)

@@ -11,20 +11,67 @@ from datetime import datetime, timedelta, timezone
 
 __all__ = ["BAD_KINDS", "GeneratedMessage", "generate_tweets", "tweet_payload"]
 
-_OPENERS = ["Just tried", "Honestly,", "Can't believe", "So", "Day 3 with", "Update on",
-            "Thoughts on", "Wow,", "Ugh,", "Finally got", "Not sure about"]
-_SUBJECTS = ["the new phone", "this café", "the train service", "@acme support", "the update",
-             "my order", "the concert", "this book", "le nouveau menu", "la película",
-             "the weather", "東京の新しい店", "the hotel", "Müller's bakery"]
+_OPENERS = [
+    "Just tried",
+    "Honestly,",
+    "Can't believe",
+    "So",
+    "Day 3 with",
+    "Update on",
+    "Thoughts on",
+    "Wow,",
+    "Ugh,",
+    "Finally got",
+    "Not sure about",
+]
+_SUBJECTS = [
+    "the new phone",
+    "this café",
+    "the train service",
+    "@acme support",
+    "the update",
+    "my order",
+    "the concert",
+    "this book",
+    "le nouveau menu",
+    "la película",
+    "the weather",
+    "東京の新しい店",
+    "the hotel",
+    "Müller's bakery",
+]
 _VERDICTS = {
-    "positive": ["is amazing!", "made my day :)", "is absolutely wonderful", "rocks 🎉",
-                 "was GREAT, highly recommend", "is so good 😍", "exceeded expectations"],
-    "negative": ["is terrible.", "ruined my morning :(", "is the worst, never again",
-                 "was awful 😡", "is a total disaster!!!", "broke after one day", "sucks"],
-    "neutral": ["arrived today", "is on the table", "opens at 9", "has a new logo",
-                "is available in blue", "was mentioned in the news"],
-    "mixed": ["is good but the price is not great", "was fun, though kinda slow",
-              "looks nice but feels cheap"],
+    "positive": [
+        "is amazing!",
+        "made my day :)",
+        "is absolutely wonderful",
+        "rocks 🎉",
+        "was GREAT, highly recommend",
+        "is so good 😍",
+        "exceeded expectations",
+    ],
+    "negative": [
+        "is terrible.",
+        "ruined my morning :(",
+        "is the worst, never again",
+        "was awful 😡",
+        "is a total disaster!!!",
+        "broke after one day",
+        "sucks",
+    ],
+    "neutral": [
+        "arrived today",
+        "is on the table",
+        "opens at 9",
+        "has a new logo",
+        "is available in blue",
+        "was mentioned in the news",
+    ],
+    "mixed": [
+        "is good but the price is not great",
+        "was fun, though kinda slow",
+        "looks nice but feels cheap",
+    ],
 }
 _TAGS = ["#tech", "#food", "#travel", "#music", "#fail", "#win", "#MondayMotivation", "#café"]
 _LANGS = ["en", "en", "en", "fr", "es", "ja", "de"]
@@ -72,8 +119,11 @@ def tweet_payload(rng: random.Random, number: int, created: datetime) -> dict:
         "text": text,
         "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "lang": rng.choice(_LANGS),
-        "user": {"id": str(rng.randrange(10**6)), "handle": f"user{rng.randrange(10**5)}",
-                 "followers": rng.randrange(10**5)},
+        "user": {
+            "id": str(rng.randrange(10**6)),
+            "handle": f"user{rng.randrange(10**5)}",
+            "followers": rng.randrange(10**5),
+        },
         "hashtags": [w[1:] for w in text.split() if w.startswith("#")],
         "mentions": [w[1:] for w in text.split() if w.startswith("@")],
         "urls": [w for w in text.split() if w.startswith("https://")],
@@ -126,4 +176,6 @@ def generate_tweets(
             kind = kinds[(number // bad_every) % len(kinds)]
             yield GeneratedMessage(key, _bad_value(kind, payload), ts, kind)
         else:
-            yield GeneratedMessage(key, json.dumps(payload, ensure_ascii=False).encode(), ts, "tweet")
+            yield GeneratedMessage(
+                key, json.dumps(payload, ensure_ascii=False).encode(), ts, "tweet"
+            )

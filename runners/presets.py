@@ -34,4 +34,3 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
         return FnApiRunner()
     options.view_as(StandardOptions).streaming = True
     return "PrismRunner"
-

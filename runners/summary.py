@@ -37,8 +37,9 @@ class TableStats:
             table = DeltaTable(uri)
         except TableNotFoundError:
             return cls(uri, None, 0, 0)
-        return cls(uri, table.version(), len(table.file_uris()),
-                   table.to_pyarrow_dataset().count_rows())
+        return cls(
+            uri, table.version(), len(table.file_uris()), table.to_pyarrow_dataset().count_rows()
+        )
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,17 @@ class RunSummary:
             table.add_row(f"  {reason}", f"{count:,}")
         for label, count in sorted(self.labels.items()):
             table.add_row(f"sentiment {label}", f"{count:,}")
-        table.add_row("rows written / already in table", f"{self.rows_written:,} / "
-                      f"{self.rows_already_committed:,}")
+        table.add_row(
+            "rows written / already in table",
+            f"{self.rows_written:,} / {self.rows_already_committed:,}",
+        )
         for name, stats in (("output", self.output), ("dead-letter table", self.dlq)):
             if stats is not None:
-                table.add_row(name, f"{stats.uri}\nversion {stats.version}, "
-                              f"{stats.files} files, {stats.rows:,} rows")
+                table.add_row(
+                    name,
+                    f"{stats.uri}\nversion {stats.version}, "
+                    f"{stats.files} files, {stats.rows:,} rows",
+                )
         table.add_row("elapsed", f"{self.elapsed_s:.1f} s")
         table.add_row("events/s", f"{self.events_per_s:,.0f}")
         console.print(table)
@@ -115,7 +121,7 @@ def _counters(result: Any) -> dict[str, int]:
 
 
 def _group(counters: dict[str, int], prefix: str) -> dict[str, int]:
-    return {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
 
 
 @contextlib.contextmanager
@@ -131,10 +137,13 @@ def progress_display(*, enabled: bool, console: Console | None = None) -> Iterat
     def status() -> str:
         read = LOCAL_PROGRESS["records_read"] - before.get("records_read", 0)
         landed = LOCAL_PROGRESS["rows_committed"] - before.get("rows_committed", 0)
-        return (f"running {time.monotonic() - start:5.1f}s · {read:,} records read · "
-                f"{landed:,} rows committed")
+        return (
+            f"running {time.monotonic() - start:5.1f}s · {read:,} records read · "
+            f"{landed:,} rows committed"
+        )
 
     with console.status(status()) as spinner:
+
         def refresh() -> None:
             while not stop.wait(0.25):
                 spinner.update(status())

@@ -17,8 +17,9 @@ def produce(
     key: bytes | None = None,
 ) -> int:
     """Produces (partition, value, timestamp_ms) triples; returns how many."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
-                         "log.connection.close": False})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "log.connection.close": False}
+    )
     count = 0
     for partition, value, ts in messages:
         producer.produce(topic, value=value, key=key, partition=partition, timestamp=ts)

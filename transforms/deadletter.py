@@ -5,7 +5,6 @@ Every transform that can reject input returns two outputs: the good elements and
 so nothing is lost, and says which stage rejected it and why.
 """
 
-
 import json
 import time
 from typing import Any, NamedTuple, Optional
@@ -99,7 +98,9 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
-def row_dead_letter(row: dict[str, Any], *, stage: str, error_type: str, message: str) -> DeadLetter:
+def row_dead_letter(
+    row: dict[str, Any], *, stage: str, error_type: str, message: str
+) -> DeadLetter:
     """A dead letter for a row rejected after decoding.
 
     The raw bytes are no longer at hand there, so the letter's value is the row

@@ -9,7 +9,6 @@ coordinates only, so the same message read twice has the same id: sinks rely on
 that to stay idempotent.
 """
 
-
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Optional

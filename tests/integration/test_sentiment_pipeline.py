@@ -15,8 +15,16 @@ pytestmark = pytest.mark.integration
 
 
 def _run(bootstrap, topic, lake, *extra):
-    return sentiment.run([f"--source=kafka://{bootstrap}/{topic}", f"--output={lake}/out",
-                          f"--dlq={lake}/dlq", "--bounded", "--runner=direct", *extra])
+    return sentiment.run(
+        [
+            f"--source=kafka://{bootstrap}/{topic}",
+            f"--output={lake}/out",
+            f"--dlq={lake}/dlq",
+            "--bounded",
+            "--runner=direct",
+            *extra,
+        ]
+    )
 
 
 def test_rerun_adds_no_rows_and_no_duplicates(kafka_bootstrap, new_topic, tmp_path):
@@ -39,8 +47,9 @@ def test_bad_inputs_land_in_the_dead_letter_table_with_reason_and_coordinates(
 ):
     topic = new_topic(partitions=2)
     messages = list(generate_tweets(400, bad_ratio=0.25, seed=3))
-    produce(kafka_bootstrap, topic,
-            ((i % 2, m.value, m.timestamp_ms) for i, m in enumerate(messages)))
+    produce(
+        kafka_bootstrap, topic, ((i % 2, m.value, m.timestamp_ms) for i, m in enumerate(messages))
+    )
     summary = _run(kafka_bootstrap, topic, tmp_path)
     dlq = read_table(f"{tmp_path}/dlq").to_pylist()
     by_coords = {(d["_partition"], int(d["_position"])): d for d in dlq}
@@ -65,9 +74,18 @@ def test_ground_truth_corpora_score_exactly_like_vader(
             if line.strip():
                 texts.append(line.split("\t", 2)[2])
     topic = new_topic(partitions=3)
-    payloads = [json.dumps({"id": str(i), "text": t, "created_at": "2026-11-01T00:00:00.000Z",
-                            "user": {"id": "u", "handle": "h"}}, ensure_ascii=False).encode()
-                for i, t in enumerate(texts)]
+    payloads = [
+        json.dumps(
+            {
+                "id": str(i),
+                "text": t,
+                "created_at": "2026-11-01T00:00:00.000Z",
+                "user": {"id": "u", "handle": "h"},
+            },
+            ensure_ascii=False,
+        ).encode()
+        for i, t in enumerate(texts)
+    ]
     produce(kafka_bootstrap, topic, ((i % 3, v, 1_700_000_000_000) for i, v in enumerate(payloads)))
     summary = _run(kafka_bootstrap, topic, tmp_path)
     assert summary.dead_letters == 0

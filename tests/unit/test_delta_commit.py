@@ -12,9 +12,18 @@ SCHEMA = pa.schema([("n", pa.int64())])
 
 
 def _batch(offsets, partition="0", stream="t"):
-    rows = [{"_record_id": f"{stream}/{partition}/{o}", "_source": "kafka", "_stream": stream,
-             "_partition": partition, "_position": str(o), "_event_time_ms": o, "n": o}
-            for o in offsets]
+    rows = [
+        {
+            "_record_id": f"{stream}/{partition}/{o}",
+            "_source": "kafka",
+            "_stream": stream,
+            "_partition": partition,
+            "_position": str(o),
+            "_event_time_ms": o,
+            "n": o,
+        }
+        for o in offsets
+    ]
     return rows_to_arrow(rows, SCHEMA)
 
 
@@ -87,12 +96,15 @@ def test_two_concurrent_writers_of_the_same_batches_never_duplicate(tmp_path):
     assert len(ids) == len(set(ids)) == 401
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"table_uri": ""}, "table_uri: expected a path or URI"),
-    ({"app_id": ""}, "app_id: expected a name"),
-    ({"batch_size": 0}, "batch_size: must be positive, got 0"),
-    ({"max_batch_latency_s": -1}, "max_batch_latency_s: must be positive, got -1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"table_uri": ""}, "table_uri: expected a path or URI"),
+        ({"app_id": ""}, "app_id: expected a name"),
+        ({"batch_size": 0}, "batch_size: must be positive, got 0"),
+        ({"max_batch_latency_s": -1}, "max_batch_latency_s: must be positive, got -1"),
+    ],
+)
 def test_write_to_delta_config_errors(kwargs, message):
     args = {"table_uri": "/tmp/x", "schema": SCHEMA, "app_id": "a", **kwargs}
     with pytest.raises(ConfigError, match=message):

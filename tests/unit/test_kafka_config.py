@@ -10,8 +10,11 @@ SECRETS = {"sasl.password": "hunter2-secret", "ssl.key.password": "k3y-secret"}
 
 
 def test_secrets_never_appear_in_display_data():
-    read = ReadFromKafka(bootstrap_servers="127.0.0.1:1", topic="t",
-                         consumer_config={**SECRETS, "sasl.username": "bob"})
+    read = ReadFromKafka(
+        bootstrap_servers="127.0.0.1:1",
+        topic="t",
+        consumer_config={**SECRETS, "sasl.username": "bob"},
+    )
     shown = str(read.display_data())
     assert "hunter2-secret" not in shown and "k3y-secret" not in shown
     assert "bob" in shown
@@ -31,33 +34,43 @@ def test_bad_librdkafka_setting_fails_without_echoing_secrets():
     assert "hunter2-secret" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"start": "middle"}, r"start: expected one of \['earliest', 'latest', 'committed'"),
-    ({"start": "timestamp"}, 'start_timestamp_ms: required with start="timestamp"'),
-    ({"start": "offsets"}, 'start_offsets: required'),
-    ({"start": "offsets", "start_offsets": {0: -5}}, "start_offsets: offsets must be >= 0"),
-    ({"topic": ""}, "topic: expected a topic name"),
-    ({"max_records": -1}, "max_records: must be at least 0, got -1"),
-    ({"idle_timeout_s": 0}, "idle_timeout_s: must be at least 0.001, got 0"),
-    ({"bootstrap_servers": ""}, "bootstrap_servers: expected host:port"),
-    ({"consumer_config": {"enable.auto.commit": "true"}},
-     r"consumer_config\['enable.auto.commit'\]: the reader needs enable.auto.commit=false"),
-    ({"consumer_config": {"enable.partition.eof": False}},
-     r"consumer_config\['enable.partition.eof'\]: the reader needs"),
-    ({"consumer_config": {"x": [1]}}, r"consumer_config\['x'\]: expected a string, number"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start": "middle"}, r"start: expected one of \['earliest', 'latest', 'committed'"),
+        ({"start": "timestamp"}, 'start_timestamp_ms: required with start="timestamp"'),
+        ({"start": "offsets"}, "start_offsets: required"),
+        ({"start": "offsets", "start_offsets": {0: -5}}, "start_offsets: offsets must be >= 0"),
+        ({"topic": ""}, "topic: expected a topic name"),
+        ({"max_records": -1}, "max_records: must be at least 0, got -1"),
+        ({"idle_timeout_s": 0}, "idle_timeout_s: must be at least 0.001, got 0"),
+        ({"bootstrap_servers": ""}, "bootstrap_servers: expected host:port"),
+        (
+            {"consumer_config": {"enable.auto.commit": "true"}},
+            r"consumer_config\['enable.auto.commit'\]: the reader needs enable.auto.commit=false",
+        ),
+        (
+            {"consumer_config": {"enable.partition.eof": False}},
+            r"consumer_config\['enable.partition.eof'\]: the reader needs",
+        ),
+        ({"consumer_config": {"x": [1]}}, r"consumer_config\['x'\]: expected a string, number"),
+    ],
+)
 def test_read_from_kafka_config_errors(kwargs, message):
     args = {"bootstrap_servers": "127.0.0.1:9092", "topic": "t", **kwargs}
     with pytest.raises(ConfigError, match=message):
         ReadFromKafka(**args)
 
 
-@pytest.mark.parametrize(("uri", "message"), [
-    ("kinesis://s", r"--source: expected a kafka://HOST:PORT/TOPIC URI"),
-    ("kafka://h:1/", "--source: expected kafka://HOST:PORT/TOPIC"),
-    ("kafka://h:1/t?colour=red", r"--source: unknown kafka:// parameters \['colour'\]"),
-    ("kafka://h:1/t?partitions=a", "--source: bad number"),
-])
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("kinesis://s", r"--source: expected a kafka://HOST:PORT/TOPIC URI"),
+        ("kafka://h:1/", "--source: expected kafka://HOST:PORT/TOPIC"),
+        ("kafka://h:1/t?colour=red", r"--source: unknown kafka:// parameters \['colour'\]"),
+        ("kafka://h:1/t?partitions=a", "--source: bad number"),
+    ],
+)
 def test_source_uri_errors(uri, message):
     with pytest.raises(ConfigError, match=message):
         read_from_uri(uri)
@@ -67,8 +80,11 @@ def test_kafka_flags_and_properties_file(tmp_path):
     props = tmp_path / "client.properties"
     props.write_text("# comment\nsasl.username=bob\nsasl.password = s3cret\n")
     options = SourceOptions([f"--kafka_config_file={props}", "--kafka_config", "client.id=me"])
-    assert kafka_settings(options) == {"sasl.username": "bob", "sasl.password": "s3cret",
-                                       "client.id": "me"}
+    assert kafka_settings(options) == {
+        "sasl.username": "bob",
+        "sasl.password": "s3cret",
+        "client.id": "me",
+    }
     with pytest.raises(ConfigError, match="--kafka_config: expected KEY=VALUE"):
         kafka_settings(SourceOptions(["--kafka_config", "novalue"]))
     with pytest.raises(ConfigError, match="--kafka_config_file: cannot read"):

@@ -5,8 +5,16 @@ from transforms.record import Record, make_record, make_record_id
 
 
 def _record(**overrides):
-    args = dict(source="kafka", stream="tweets", partition=2, position=41, value=b"\x00\xffx",
-                key=b"k", headers=[("h", b"v"), ("none", None)], event_time_ms=1_700_000_000_123)
+    args = dict(
+        source="kafka",
+        stream="tweets",
+        partition=2,
+        position=41,
+        value=b"\x00\xffx",
+        key=b"k",
+        headers=[("h", b"v"), ("none", None)],
+        event_time_ms=1_700_000_000_123,
+    )
     args.update(overrides)
     return make_record(**args)
 
@@ -37,8 +45,14 @@ def test_null_value_and_no_headers_round_trip():
 
 def test_dead_letter_coder_round_trips_with_the_original_bytes():
     coder = beam.coders.registry.get_coder(DeadLetter)
-    letter = dead_letter(_record(), stage="decode", error_type="NotUtf8", message="x" * 5000,
-                         schema_subject="tweet", schema_id=7)
+    letter = dead_letter(
+        _record(),
+        stage="decode",
+        error_type="NotUtf8",
+        message="x" * 5000,
+        schema_subject="tweet",
+        schema_id=7,
+    )
     back = coder.decode(coder.encode(letter))
     assert back == letter
     assert back.record.value == b"\x00\xffx"

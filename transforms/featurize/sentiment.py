@@ -112,7 +112,9 @@ class ScoreSentiment(beam.PTransform):
     ) -> None:
         super().__init__()
         if max_chars <= 0:
-            raise ConfigError("max_chars", f"must be a positive number of characters, got {max_chars}")
+            raise ConfigError(
+                "max_chars", f"must be a positive number of characters, got {max_chars}"
+            )
         if not 0.0 <= label_threshold <= 1.0:
             raise ConfigError("label_threshold", f"must be within [0, 1], got {label_threshold}")
         self._field, self._max_chars, self._threshold = field, max_chars, label_threshold

@@ -25,7 +25,7 @@ def clean_text(text: str, *, remove_urls: bool = True, remove_mentions: bool = F
 
     >>> clean_text("Great  deal &amp; fast\\u200b shipping https://t.co/x  @bob")
     'Great deal & fast shipping @bob'
-    >>> clean_text("ＦＵＬＬ width", remove_mentions=True)
+    >>> clean_text("\\uff26\\uff35\\uff2c\\uff2c width", remove_mentions=True)
     'FULL width'
     """
     text = unicodedata.normalize("NFKC", html.unescape(text))

@@ -146,9 +146,9 @@ class _ReadPartitionDoFn(beam.DoFn):
                     if element.max_records and emitted >= element.max_records:
                         tracker.try_claim(span.stop)
                         return
-                if caught_up or not messages:
-                    if self._finish_if_idle(element, tracker, watermark, caught_up, last_data):
-                        return
+                idle = caught_up or not messages
+                if idle and self._finish_if_idle(element, tracker, watermark, caught_up, last_data):
+                    return
                 if element.stop_offset == UNBOUNDED and self._checkpoint(tracker, deadline):
                     return
         finally:
@@ -214,7 +214,6 @@ class _ReadPartitionDoFn(beam.DoFn):
         )
         _advance(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
         return beam.window.TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
-
 
     def _checkpoint(self, tracker: _PartitionTracker, deadline: float) -> bool:
         """Ends a streaming call: split from outside by the runner, or out of time."""

@@ -23,7 +23,11 @@ def ensure_topic(
     timeout_s: float = 15.0,
 ) -> int:
     """Creates ``topic`` unless it exists; returns its partition count."""
-    settings = {"log.connection.close": False, **(config or {}), "bootstrap.servers": bootstrap_servers}
+    settings = {
+        "log.connection.close": False,
+        **(config or {}),
+        "bootstrap.servers": bootstrap_servers,
+    }
     admin = AdminClient(settings)
     try:
         existing = admin.list_topics(timeout=timeout_s).topics

@@ -9,7 +9,6 @@ found by reading from the watermark to the partition-EOF event, which every
 broker reports correctly.
 """
 
-
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -62,7 +61,9 @@ class _Planner:
 
     def end_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
         """True end offsets, found by reading from each high watermark to partition EOF."""
-        probes = [TopicPartition(self.topic, p, max(self._watermarks(p)[1] - 1, 0)) for p in partitions]
+        probes = [
+            TopicPartition(self.topic, p, max(self._watermarks(p)[1] - 1, 0)) for p in partitions
+        ]
         ends = {tp.partition: tp.offset for tp in probes}
         pending = set(partitions)
         self.consumer.assign(probes)

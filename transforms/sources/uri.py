@@ -37,8 +37,14 @@ def read_from_uri(
     """
     parts = urlsplit(uri)
     if parts.scheme == "kafka":
-        return _kafka(parts.netloc, parts.path.strip("/"), parse_qs(parts.query), bounded,
-                      max_records, consumer_config)
+        return _kafka(
+            parts.netloc,
+            parts.path.strip("/"),
+            parse_qs(parts.query),
+            bounded,
+            max_records,
+            consumer_config,
+        )
     raise ConfigError("--source", f"expected a kafka://HOST:PORT/TOPIC URI, got {uri!r}")
 
 
@@ -54,8 +60,9 @@ def _kafka(
 
     unknown = sorted(set(query) - _KAFKA_PARAMS)
     if unknown:
-        raise ConfigError("--source", f"unknown kafka:// parameters {unknown}; known: "
-                          f"{sorted(_KAFKA_PARAMS)}")
+        raise ConfigError(
+            "--source", f"unknown kafka:// parameters {unknown}; known: {sorted(_KAFKA_PARAMS)}"
+        )
     if not servers or not topic or "/" in topic:
         raise ConfigError("--source", "expected kafka://HOST:PORT/TOPIC")
     config = dict(consumer_config or {})
