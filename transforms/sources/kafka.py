@@ -18,6 +18,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -108,19 +109,19 @@ class _ReadPartitionDoFn(beam.DoFn):
     def process(
         self,
         element: PartitionRead,
-        tracker: _PartitionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
             ManualWatermarkEstimator.default_provider()
         ),
-    ) -> Iterator[beam.window.TimestampedValue]:
+    ) -> Iterator[TimestampedValue]:
         yield from self._read_range(element, tracker, watermark)
 
     def _read_range(
         self,
         element: PartitionRead,
-        tracker: _PartitionTracker,
+        tracker: Any,
         watermark: ManualWatermarkEstimator,
-    ) -> Iterator[beam.window.TimestampedValue]:
+    ) -> Iterator[TimestampedValue]:
         span = tracker.current_restriction()
         if span.start >= span.stop:
             return
@@ -157,7 +158,7 @@ class _ReadPartitionDoFn(beam.DoFn):
     def _finish_if_idle(
         self,
         element: PartitionRead,
-        tracker: _PartitionTracker,
+        tracker: Any,
         watermark: ManualWatermarkEstimator,
         caught_up: bool,
         last_data: float,
@@ -190,7 +191,7 @@ class _ReadPartitionDoFn(beam.DoFn):
 
     def _to_record(
         self, element: PartitionRead, message: Message, watermark: ManualWatermarkEstimator
-    ) -> beam.window.TimestampedValue | None:
+    ) -> TimestampedValue | None:
         error = message.error()
         if error is not None:
             raise KafkaException(error)
@@ -206,16 +207,16 @@ class _ReadPartitionDoFn(beam.DoFn):
             source="kafka",
             stream=element.topic,
             partition=element.partition,
-            position=message.offset(),
+            position=int(message.offset() or 0),
             key=message.key(),
             value=message.value(),
-            headers=message.headers() or (),
+            headers=list(message.headers() or ()),  # type: ignore[arg-type]
             event_time_ms=ts_ms,
         )
         _advance(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
-        return beam.window.TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
+        return TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
 
-    def _checkpoint(self, tracker: _PartitionTracker, deadline: float) -> bool:
+    def _checkpoint(self, tracker: Any, deadline: float) -> bool:
         """Ends a streaming call: split from outside by the runner, or out of time."""
         if tracker.current_restriction().stop != UNBOUNDED:
             tracker.try_claim(tracker.current_restriction().stop)
@@ -233,11 +234,11 @@ class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
     def process(
         self,
         element: PartitionRead,
-        tracker: _PartitionTracker = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-        watermark: ManualWatermarkEstimator = beam.DoFn.WatermarkEstimatorParam(
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
             ManualWatermarkEstimator.default_provider()
         ),
-    ) -> Iterator[beam.window.TimestampedValue]:
+    ) -> Iterator[TimestampedValue]:
         yield from self._read_range(element, tracker, watermark)
 
 

@@ -70,11 +70,15 @@ class _Planner:
         deadline = time.monotonic() + self.timeout_s
         while pending and time.monotonic() < deadline:
             for message in self.consumer.consume(1000, timeout=0.2):
-                part = message.partition()
-                if message.error() is None:
-                    ends[part] = max(ends[part], message.offset() + 1)
-                elif message.error().code() == KafkaError._PARTITION_EOF:
-                    ends[part] = max(ends[part], message.offset())
+                part, offset, error = (
+                    message.partition() or 0,
+                    message.offset() or 0,
+                    message.error(),
+                )
+                if error is None:
+                    ends[part] = max(ends[part], offset + 1)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    ends[part] = max(ends[part], offset)
                     pending.discard(part)
         self.consumer.unassign()
         if pending:
@@ -134,13 +138,17 @@ def _start_offsets(
         return dict(ends)
     if start == "committed":
         committed = planner.committed_offsets(partitions)
-        return {p: committed[p] if committed[p] is not None else lows[p] for p in partitions}
+        return {p: _or(committed[p], lows[p]) for p in partitions}
     if start == "timestamp":
         assert start_timestamp_ms is not None
         found = planner.offsets_for_time(partitions, start_timestamp_ms)
         # -1: no record at or after the timestamp: start at the end.
         return {p: found[p] if found[p] >= 0 else ends[p] for p in partitions}
     return {p: max(start_offsets.get(p, lows[p]), lows[p]) for p in partitions}
+
+
+def _or(value: int | None, fallback: int) -> int:
+    return value if value is not None else fallback
 
 
 def _split_limit(limit: int, available: Mapping[int, int]) -> dict[int, int]:
