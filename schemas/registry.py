@@ -1,38 +1,35 @@
 """A schema registry over files kept in git: ``<root>/<subject>/<version>.(json|avsc)``.
 
 Schema ids are derived from (subject, version) alone, so they are the same on
-every machine and do not shift when another subject is added.
+every machine and do not shift when another subject is added. A subject's
+compatibility level lives beside its versions in ``<subject>/config.json``
+(``{"compatibility": "FULL"}``); without one it is BACKWARD, Confluent's default.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from transforms.errors import ConfigError, DataplaneError
+from schemas.base import (
+    COMPATIBILITY_LEVELS,
+    DEFAULT_COMPATIBILITY,
+    RegisteredSchema,
+    SchemaFormat,
+    SchemaNotFoundError,
+    SchemaRegistry,
+    Version,
+)
+from transforms.errors import ConfigError
 
-__all__ = ["PACKAGED_SCHEMAS", "LocalFileRegistry", "RegisteredSchema", "SchemaNotFoundError"]
+__all__ = ["PACKAGED_SCHEMAS", "LocalFileRegistry", "schema_id_for"]
 
 PACKAGED_SCHEMAS = Path(__file__).resolve().parent
-_FORMATS: dict[str, Literal["json", "avro"]] = {".json": "json", ".avsc": "avro"}
-
-
-class SchemaNotFoundError(DataplaneError, LookupError):
-    """No schema is registered under the requested subject, version or id."""
-
-
-@dataclass(frozen=True)
-class RegisteredSchema:
-    """One version of a subject's schema."""
-
-    subject: str
-    version: int
-    schema_id: int
-    format: Literal["json", "avro"]
-    schema: dict[str, Any]
+_FORMATS: dict[str, SchemaFormat] = {".json": "json", ".avsc": "avro"}
+_SUFFIXES: dict[SchemaFormat, str] = {fmt: suffix for suffix, fmt in _FORMATS.items()}
+_CONFIG_FILE = "config.json"
 
 
 def schema_id_for(subject: str, version: int) -> int:
@@ -44,7 +41,7 @@ def schema_id_for(subject: str, version: int) -> int:
     return zlib.crc32(f"{subject}/{version}".encode()) & 0x7FFFFFFF or 1
 
 
-class LocalFileRegistry:
+class LocalFileRegistry(SchemaRegistry):
     """Reads versioned schemas from a directory tree.
 
     Args:
@@ -52,13 +49,16 @@ class LocalFileRegistry:
             schemas shipped with this package by default.
 
     Raises:
-        ConfigError: when ``root`` is not a directory or holds a malformed schema file.
+        ConfigError: when ``root`` is not a directory or holds a malformed schema or
+            subject config file.
 
     Example:
         >>> registry = LocalFileRegistry()
         >>> schema = registry.latest("tweet")
         >>> (schema.subject, schema.format, schema.schema["type"])
         ('tweet', 'json', 'object')
+        >>> registry.compatibility("vehicle_telemetry"), registry.compatibility("tweet")
+        ('FULL_TRANSITIVE', 'BACKWARD')
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
@@ -67,18 +67,24 @@ class LocalFileRegistry:
             raise ConfigError("registry root", f"{str(self.root)!r} is not a directory")
         self._by_subject: dict[str, dict[int, RegisteredSchema]] = {}
         self._by_id: dict[int, RegisteredSchema] = {}
+        self._levels: dict[str, str] = {}
         for path in sorted(self.root.glob("*/*")):
             if path.suffix in _FORMATS and path.stem.isdigit():
                 self._add(self._load(path))
+            elif path.name == _CONFIG_FILE:
+                self._levels[path.parent.name] = _read_level(path)
+
+    def __repr__(self) -> str:
+        return f"LocalFileRegistry({str(self.root)!r})"
 
     def _load(self, path: Path) -> RegisteredSchema:
         subject, version = path.parent.name, int(path.stem)
-        try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError("registry root", f"cannot read schema {path}: {err}") from err
         return RegisteredSchema(
-            subject, version, schema_id_for(subject, version), _FORMATS[path.suffix], schema
+            subject,
+            version,
+            schema_id_for(subject, version),
+            _FORMATS[path.suffix],
+            _read_json(path),
         )
 
     def _add(self, entry: RegisteredSchema) -> None:
@@ -93,15 +99,12 @@ class LocalFileRegistry:
         self._by_subject.setdefault(entry.subject, {})[entry.version] = entry
 
     def subjects(self) -> list[str]:
-        """All subject names, sorted."""
         return sorted(self._by_subject)
 
     def versions(self, subject: str) -> list[int]:
-        """The versions of ``subject``, ascending."""
         return sorted(self._versions_of(subject))
 
-    def get(self, subject: str, version: int | Literal["latest"] = "latest") -> RegisteredSchema:
-        """One version of ``subject`` (the highest for ``"latest"``)."""
+    def get(self, subject: str, version: Version = "latest") -> RegisteredSchema:
         versions = self._versions_of(subject)
         chosen = max(versions) if version == "latest" else version
         if chosen not in versions:
@@ -110,16 +113,37 @@ class LocalFileRegistry:
             )
         return versions[chosen]
 
-    def latest(self, subject: str) -> RegisteredSchema:
-        """The highest version of ``subject``."""
-        return self.get(subject, "latest")
-
     def by_id(self, schema_id: int) -> RegisteredSchema:
-        """The schema registered under ``schema_id``."""
         try:
             return self._by_id[schema_id]
         except KeyError:
             raise SchemaNotFoundError(f"no schema has id {schema_id}") from None
+
+    def subject_versions(self, schema_id: int) -> list[tuple[str, int]]:
+        entry = self.by_id(schema_id)
+        return [(entry.subject, entry.version)]
+
+    def compatibility(self, subject: str) -> str:
+        return self._levels.get(subject, DEFAULT_COMPATIBILITY)
+
+    def register(self, subject: str, schema: Any, fmt: SchemaFormat) -> RegisteredSchema:
+        """Writes ``schema`` as the next version of ``subject`` (or returns the equal one).
+
+        The caller checks compatibility first; this only stores. The new file is
+        written beside the others, ready to be committed to git.
+        """
+        try:
+            return self.lookup(subject, schema, fmt)
+        except SchemaNotFoundError:
+            pass
+        known = self._by_subject.get(subject, {})
+        version = max(known, default=0) + 1
+        path = self.root / subject / f"{version}{_SUFFIXES[fmt]}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+        entry = RegisteredSchema(subject, version, schema_id_for(subject, version), fmt, schema)
+        self._add(entry)
+        return entry
 
     def _versions_of(self, subject: str) -> dict[int, RegisteredSchema]:
         try:
@@ -128,3 +152,22 @@ class LocalFileRegistry:
             raise SchemaNotFoundError(
                 f"unknown subject {subject!r} in {self.root}; known: {self.subjects()}"
             ) from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError("registry root", f"cannot read {path}: {err}") from err
+
+
+def _read_level(path: Path) -> str:
+    config = _read_json(path)
+    level = config.get("compatibility") if isinstance(config, dict) else None
+    if level not in COMPATIBILITY_LEVELS:
+        raise ConfigError(
+            "registry root",
+            f'{path} must hold {{"compatibility": LEVEL}} with LEVEL one of '
+            f"{', '.join(COMPATIBILITY_LEVELS)}; got {level!r}",
+        )
+    return str(level)

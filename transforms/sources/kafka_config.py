@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from transforms.errors import ConfigError
+from transforms.secrets import REDACTED, is_secret_key, redact, redact_text
 
 __all__ = ["REDACTED", "consumer_config", "is_secret_key", "redact", "redact_text"]
-
-REDACTED = "***"
-_SECRET_KEY = re.compile(
-    r"password|secret|token|jaas|oauthbearer\.config|\.pem$|key\.pem|keystore|credential",
-    re.IGNORECASE,
-)
 
 # Settings the reader relies on; a user value that contradicts them is a configuration error.
 _REQUIRED = {"enable.partition.eof": True, "enable.auto.commit": False}
@@ -27,36 +21,6 @@ _DEFAULTS: dict[str, Any] = {
     "socket.connection.setup.timeout.ms": 10000,
     "log.connection.close": False,
 }
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a librdkafka setting holds a secret.
-
-    >>> [is_secret_key(k) for k in ("sasl.password", "ssl.key.pem", "bootstrap.servers")]
-    [True, True, False]
-    """
-    return bool(_SECRET_KEY.search(key))
-
-
-def redact(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``config`` safe to log or display: secret values replaced.
-
-    >>> redact({"sasl.username": "bob", "sasl.password": "hunter2"})
-    {'sasl.username': 'bob', 'sasl.password': '***'}
-    """
-    return {k: (REDACTED if is_secret_key(k) else v) for k, v in config.items()}
-
-
-def redact_text(text: str, config: Mapping[str, Any]) -> str:
-    """``text`` with every secret value of ``config`` replaced (for error messages).
-
-    >>> redact_text("auth failed for hunter2", {"sasl.password": "hunter2"})
-    'auth failed for ***'
-    """
-    for key, value in config.items():
-        if is_secret_key(key) and isinstance(value, str) and value:
-            text = text.replace(value, REDACTED)
-    return text
 
 
 def consumer_config(bootstrap_servers: str, user_config: Mapping[str, Any]) -> dict[str, Any]:
