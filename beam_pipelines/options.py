@@ -7,9 +7,19 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from schemas.base import SchemaRegistry
+from schemas.factory import open_registry
 from transforms.errors import ConfigError
 
-__all__ = ["DeltaSinkOptions", "SourceOptions", "kafka_settings"]
+__all__ = [
+    "DeltaSinkOptions",
+    "RegistryOptions",
+    "SourceOptions",
+    "kafka_settings",
+    "open_registry_from",
+    "require",
+    "subject_version",
+]
 
 
 class SourceOptions(PipelineOptions):
@@ -65,6 +75,69 @@ class DeltaSinkOptions(PipelineOptions):
         )
 
 
+class RegistryOptions(PipelineOptions):
+    """Which schemas records are decoded and validated with."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--registry",
+            help="a schema directory (<subject>/<version>.avsc|json) or a Confluent-compatible "
+            "registry URL http(s)://host:port; default: the schemas packaged with the library",
+        )
+        parser.add_argument(
+            "--registry_config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a SchemaRegistryClient setting (repeatable), e.g. basic.auth.user.info=u:p",
+        )
+        parser.add_argument(
+            "--registry_config_file",
+            help="a properties file of registry settings (keeps secrets off the command line)",
+        )
+        parser.add_argument("--subject", help="the registry subject values must belong to")
+        parser.add_argument(
+            "--subject_version",
+            default="latest",
+            help="the reader schema version values are decoded into (an integer or latest)",
+        )
+        parser.add_argument(
+            "--schema_format",
+            choices=("auto", "avro", "json"),
+            default="auto",
+            help="auto: the subject's format (JSON subjects also take unframed JSON); "
+            "avro or json: only that format",
+        )
+
+
+def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
+    """The registry that ``--registry`` and its settings name."""
+    config = _settings(
+        "--registry_config",
+        options.registry_config,
+        "--registry_config_file",
+        options.registry_config_file,
+    )
+    return open_registry(options.registry, config)
+
+
+def subject_version(options: RegistryOptions) -> int | str:
+    """``--subject_version`` as an int, or ``"latest"``.
+
+    >>> subject_version(RegistryOptions(["--subject_version", "2"]))
+    2
+    """
+    value = str(options.subject_version).strip()
+    if value == "latest":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(
+            "--subject_version", f"expected a version number >= 1 or latest, got {value!r}"
+        )
+    return int(value)
+
+
 def require(options: PipelineOptions, flag: str, example: str) -> str:
     """The value of ``--flag``; a ConfigError naming it when missing."""
     value = options.get_all_options().get(flag)
@@ -79,22 +152,29 @@ def kafka_settings(options: SourceOptions) -> dict[str, str]:
     >>> kafka_settings(SourceOptions(["--kafka_config", "client.id=x"]))
     {'client.id': 'x'}
     """
+    return _settings(
+        "--kafka_config", options.kafka_config, "--kafka_config_file", options.kafka_config_file
+    )
+
+
+def _settings(flag: str, items: list[str], file_flag: str, file: str | None) -> dict[str, str]:
+    """Settings from a properties file, then KEY=VALUE flags (which win)."""
     settings: dict[str, str] = {}
-    if options.kafka_config_file:
-        settings.update(_read_properties(Path(options.kafka_config_file)))
-    for item in options.kafka_config:
+    if file:
+        settings.update(_read_properties(file_flag, Path(file)))
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError("--kafka_config", f"expected KEY=VALUE, got {item.split('=')[0]!r}")
+            raise ConfigError(flag, f"expected KEY=VALUE, got {item.split('=')[0]!r}")
         settings[key.strip()] = value.strip()
     return settings
 
 
-def _read_properties(path: Path) -> dict[str, str]:
+def _read_properties(flag: str, path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
-        raise ConfigError("--kafka_config_file", f"cannot read {path}: {err.strerror}") from None
+        raise ConfigError(flag, f"cannot read {path}: {err.strerror}") from None
     settings = {}
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -102,6 +182,6 @@ def _read_properties(path: Path) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise ConfigError("--kafka_config_file", f"{path}:{number}: expected KEY=VALUE")
+            raise ConfigError(flag, f"{path}:{number}: expected KEY=VALUE")
         settings[key.strip()] = value.strip()
     return settings

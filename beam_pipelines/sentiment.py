@@ -1,4 +1,4 @@
-"""The sentiment pipeline: Kafka → JSON decode + validate → CleanText → VADER → Delta.
+"""The sentiment pipeline: Kafka → decode + validate (registry) → CleanText → VADER → Delta.
 
 Run it::
 
@@ -21,14 +21,22 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.options import DeltaSinkOptions, SourceOptions, kafka_settings, require
+from beam_pipelines.options import (
+    DeltaSinkOptions,
+    RegistryOptions,
+    SourceOptions,
+    kafka_settings,
+    open_registry_from,
+    require,
+    subject_version,
+)
 from runners.presets import resolve_runner
 from transforms.deadletter import DeadLetter
 from transforms.errors import DataplaneError
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
 from transforms.sources import read_from_uri
-from transforms.validate import DecodeJson
+from transforms.validate import DecodeAndValidate
 
 __all__ = ["SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
 
@@ -61,9 +69,6 @@ class SentimentOptions(PipelineOptions):
             default=2000,
             help="longer texts become dead letters (VADER's cost grows faster than linearly)",
         )
-        parser.add_argument(
-            "--subject", default="tweet", help="registry subject the payloads must match"
-        )
 
 
 class _CountDeadLetters(beam.DoFn):
@@ -83,7 +88,7 @@ class _CountLabels(beam.DoFn):
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
     """Adds the sentiment pipeline to ``pipeline``; returns its main PCollections."""
     source, sink = options.view_as(SourceOptions), options.view_as(DeltaSinkOptions)
-    own = options.view_as(SentimentOptions)
+    own, schemas = options.view_as(SentimentOptions), options.view_as(RegistryOptions)
     output = require(options, "output", "/tmp/lake/tweets")
     dlq = require(options, "dlq", "/tmp/lake/dead_letters")
     app_id = sink.app_id or "sentiment"
@@ -96,7 +101,12 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     write_args = {"batch_size": sink.batch_size, "max_batch_latency_s": sink.max_batch_latency_s}
 
     records = pipeline | "Read" >> read
-    rows, bad_json = records | "Decode" >> DecodeJson(own.subject)
+    rows, bad_json = records | "Decode" >> DecodeAndValidate(
+        open_registry_from(schemas),
+        subject=schemas.subject or "tweet",
+        version=subject_version(schemas),
+        format=schemas.schema_format,
+    )
     cleaned, bad_text = rows | "Clean" >> CleanText()
     scored, bad_score = cleaned | "Score" >> ScoreSentiment(max_chars=own.max_text_chars)
     dead = (

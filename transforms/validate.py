@@ -1,153 +1,314 @@
-"""Decode JSON payloads and validate them against a registry schema.
+"""Decode Records against a schema registry: Confluent-framed Avro or JSON, or plain JSON.
 
-Bad input never raises out of this transform: it becomes a dead letter whose
-``error_type`` says why (``NullValue``, ``EmptyValue``, ``NotUtf8``,
-``InvalidJson``, ``SchemaViolation``, ``ReservedField``).
+Bad input never raises out of this transform; it becomes a dead letter whose
+``error_type`` says why:
+
+==================  ==========================================================
+``NullValue``       the message has no value (a tombstone)
+``EmptyValue``      the value is zero bytes
+``BadMagicByte``    the first byte is neither 0 (a Confluent frame) nor JSON
+``TruncatedPayload`` the frame is shorter than its header, or Avro data ends early
+``UnknownSchemaId`` the frame names a schema id the registry does not know
+``SubjectMismatch`` the frame's schema belongs to another subject
+``FormatMismatch``  the frame's schema is Avro where JSON is expected, or back
+``IncompatibleSchema`` the writer's Avro schema cannot be resolved to the reader's
+``CorruptPayload``  Avro bytes that do not decode, or bytes left after the record
+``NotUtf8``, ``InvalidJson``  JSON payloads that are not text / not JSON
+``SchemaViolation`` the value breaks its schema (the message names the path)
+``ReservedField``   the value uses a coordinate field name (``_record_id``, ...)
+==================  ==========================================================
+
+A registry that cannot be reached is not the record's fault: that error is
+raised, so the runner retries the bundle instead of dead-lettering good data.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import apache_beam as beam
-import fastjsonschema
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from schemas.registry import LocalFileRegistry, RegisteredSchema
+from schemas.base import RegisteredSchema, SchemaNotFoundError, SchemaRegistry, Version
+from schemas.codecs import Codec, DecodeError, JsonCodec, codec_for
+from schemas.registry import LocalFileRegistry
+from schemas.wire import FramingError, is_framed, unframe
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import ConfigError
 from transforms.record import COORDINATE_FIELDS, Record, coordinates_of
 
-__all__ = ["DecodeJson"]
+__all__ = ["DecodeAndValidate", "RecordDecoder", "Rejected"]
 
+Format = Literal["auto", "avro", "json"]
+_FORMATS = ("auto", "avro", "json")
 _STAGE = "decode"
+# Bytes that cannot start a JSON text (control characters other than whitespace).
+_NOT_JSON_START = frozenset(range(0x01, 0x20)) - {0x09, 0x0A, 0x0D}
+_UNKNOWN_ID_RETRY_S = 30.0
+_RESERVED = frozenset(COORDINATE_FIELDS)
 
 
-class _Rejected(Exception):
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
+class Rejected(DecodeError):
+    """A record the decoder turns into a dead letter.
+
+    Attributes:
+        reason: the dead-letter ``error_type``.
+        schema_id: the writer schema id the record named, when it named one.
+    """
+
+    def __init__(self, reason: str, message: str, schema_id: int | None = None) -> None:
+        super().__init__(reason, message)
+        self.schema_id = schema_id
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+class RecordDecoder:
+    """Decodes Record values for one reader schema; plain Python, reused by the DoFn.
+
+    Args:
+        registry: where writer schemas are looked up by the ids in frames.
+        reader: the schema (subject version) values are decoded into.
+        fmt: ``"auto"`` accepts frames of the reader's format and, for JSON subjects,
+            plain unframed JSON; ``"avro"`` accepts only Avro frames; ``"json"``
+            accepts JSON frames and plain JSON.
+
+    Example:
+        >>> from schemas.codecs import encode_framed
+        >>> registry = LocalFileRegistry()
+        >>> v1 = registry.get("vehicle_telemetry", 1)
+        >>> decoder = RecordDecoder(registry, registry.latest("vehicle_telemetry"))
+        >>> value = encode_framed(v1, {"vehicle_id": "v1", "ts": 0, "speed_kph": 50.0,
+        ...                            "engine_temp_c": 90.0, "lat": 52.5, "lon": 13.4})
+        >>> decoded = decoder.decode(value)
+        >>> decoded["vehicle_id"], decoded["fuel_level_pct"]
+        ('v1', None)
+        >>> decoder.decode(b"\\x07junk")
+        Traceback (most recent call last):
+        ...
+        transforms.validate.Rejected: expected magic byte 0 (a Confluent frame), got 0x07
+    """
+
+    def __init__(
+        self, registry: SchemaRegistry, reader: RegisteredSchema, fmt: Format = "auto"
+    ) -> None:
+        self._registry = registry
+        self._reader = reader
+        self._format = fmt
+        self._codecs: dict[int, Codec] = {}
+        self._unknown_until: dict[int, float] = {}
+        self._plain = JsonCodec(reader.schema) if reader.format == "json" else None
+
+    @property
+    def reader(self) -> RegisteredSchema:
+        """The schema values are decoded into."""
+        return self._reader
+
+    def decode(self, value: bytes | None) -> dict[str, Any]:
+        """The decoded, validated value as a dict.
+
+        Raises:
+            Rejected: the record is bad (see the module docs for the reasons).
+            RegistryUnavailableError: the registry could not be asked.
+        """
+        if value is None:
+            raise Rejected("NullValue", "the message has no value (null / tombstone)")
+        if not value:
+            raise Rejected("EmptyValue", "the message value is empty")
+        decoded = self._decode_framed(value) if is_framed(value) else self._decode_plain(value)
+        return _as_row(decoded)
+
+    def _decode_plain(self, value: bytes) -> Any:
+        if self._plain is None or self._format == "avro":
+            raise Rejected(
+                "BadMagicByte", f"expected magic byte 0 (a Confluent frame), got 0x{value[0]:02x}"
+            )
+        if value[0] in _NOT_JSON_START:
+            raise Rejected(
+                "BadMagicByte",
+                f"expected magic byte 0 or a JSON text, got 0x{value[0]:02x}",
+            )
+        return _guarded(self._plain, value, self._reader.schema_id)
+
+    def _decode_framed(self, value: bytes) -> Any:
+        try:
+            schema_id, payload = unframe(value)
+        except FramingError as err:
+            raise Rejected(err.reason, str(err)) from None
+        codec = self._codec(schema_id)
+        return _guarded(codec, payload, schema_id)
+
+    def _codec(self, schema_id: int) -> Codec:
+        codec = self._codecs.get(schema_id)
+        if codec is None:
+            codec = self._build_codec(schema_id)
+            self._codecs[schema_id] = codec
+        return codec
+
+    def _build_codec(self, schema_id: int) -> Codec:
+        if time.monotonic() < self._unknown_until.get(schema_id, 0.0):
+            raise Rejected("UnknownSchemaId", f"the registry has no schema id {schema_id}")
+        try:
+            writer = self._registry.by_id(schema_id)
+            subjects = {s for s, _ in self._registry.subject_versions(schema_id)}
+        except SchemaNotFoundError:
+            self._unknown_until[schema_id] = time.monotonic() + _UNKNOWN_ID_RETRY_S
+            raise Rejected(
+                "UnknownSchemaId", f"the registry has no schema id {schema_id}", schema_id
+            ) from None
+        if self._reader.subject not in subjects:
+            raise Rejected(
+                "SubjectMismatch",
+                f"schema id {schema_id} belongs to {sorted(subjects)}, "
+                f"not {self._reader.subject!r}",
+                schema_id,
+            )
+        if writer.format != self._reader.format or self._format not in ("auto", writer.format):
+            raise Rejected(
+                "FormatMismatch",
+                f"schema id {schema_id} is {writer.format}; expected {self._reader.format}",
+                schema_id,
+            )
+        try:
+            return codec_for(writer, self._reader)
+        except Exception as err:  # a registered schema fastavro/fastjsonschema cannot use
+            raise Rejected(
+                "UnusableSchema", f"schema id {schema_id} cannot be compiled: {err}", schema_id
+            ) from None
 
 
-def _parse(value: bytes | None) -> Any:
-    if value is None:
-        raise _Rejected("NullValue", "the message has no value (null / tombstone)")
-    if not value:
-        raise _Rejected("EmptyValue", "the message value is empty")
+def _guarded(codec: Codec, payload: bytes | memoryview, schema_id: int) -> Any:
     try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _Rejected("NotUtf8", f"value is not UTF-8: {err}") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as err:
-        raise _Rejected("InvalidJson", f"value is not JSON: {err}") from None
+        return codec.decode(payload)
+    except DecodeError as err:
+        raise Rejected(err.reason, str(err), schema_id) from None
+    except Exception as err:  # the last line of defence: bad bytes never crash the pipeline
+        raise Rejected(
+            "CorruptPayload", f"decoding failed: {type(err).__name__}: {err}", schema_id
+        ) from None
 
 
-class _DecodeJsonDoFn(beam.DoFn):
-    def __init__(self, schema: RegisteredSchema) -> None:
-        self._schema = schema
-        self._validate: Any = None
-        self._rejected = Metrics.counter("dataplane.decode", "dead_letters")
+def _as_row(decoded: Any) -> dict[str, Any]:
+    if not isinstance(decoded, dict):
+        raise Rejected(
+            "SchemaViolation", f"the value is a {type(decoded).__name__}, not an object/record"
+        )
+    clashes = _RESERVED.intersection(decoded)
+    if clashes:
+        raise Rejected("ReservedField", f"the value uses reserved field names {sorted(clashes)}")
+    return decoded
+
+
+class _DecodeDoFn(beam.DoFn):
+    def __init__(self, registry: SchemaRegistry, reader: RegisteredSchema, fmt: Format) -> None:
+        self._registry = registry
+        self._reader = reader
+        self._format = fmt
+        self._decoder: RecordDecoder | None = None
         self._decoded = Metrics.counter("dataplane.decode", "decoded")
+        self._rejected = Metrics.counter("dataplane.decode", "dead_letters")
 
     def setup(self) -> None:
-        self._validate = fastjsonschema.compile(self._schema.schema)
+        self._decoder = RecordDecoder(self._registry, self._reader, self._format)
 
     def process(self, record: Record) -> Iterator[Any]:
+        assert self._decoder is not None
         try:
-            payload = self._check(_parse(record.value))
-        except _Rejected as err:
+            row = self._decoder.decode(record.value)
+        except Rejected as err:
             self._rejected.inc()
+            Metrics.counter("dataplane.decode", f"dead_letters.{err.reason}").inc()
             yield TaggedOutput(
                 DEAD_LETTER_TAG,
                 dead_letter(
                     record,
                     stage=_STAGE,
-                    error_type=err.error_type,
+                    error_type=err.reason,
                     message=str(err),
-                    schema_subject=self._schema.subject,
-                    schema_id=self._schema.schema_id,
+                    schema_subject=self._reader.subject,
+                    schema_id=err.schema_id,
                 ),
             )
             return
         self._decoded.inc()
-        payload.update(coordinates_of(record))
-        yield payload
-
-    def _check(self, payload: Any) -> dict[str, Any]:
-        try:
-            self._validate(payload)
-        except fastjsonschema.JsonSchemaValueException as err:
-            path = ".".join(str(p) for p in err.path) if err.path else "data"
-            raise _Rejected("SchemaViolation", f"{err.message} (at {path})") from None
-        if not isinstance(payload, dict):
-            raise _Rejected("SchemaViolation", "the payload is not a JSON object")
-        clashes = sorted(set(payload) & set(COORDINATE_FIELDS))
-        if clashes:
-            raise _Rejected("ReservedField", f"payload uses reserved field names {clashes}")
-        return payload
+        row.update(coordinates_of(record))
+        yield row
 
 
-class DecodeJson(beam.PTransform):
-    """Decodes JSON Records and validates them against a subject's JSON Schema.
+class DecodeAndValidate(beam.PTransform):
+    """Decodes Records with a registry's schemas and validates them.
 
     Args:
-        subject: the registry subject to validate against, e.g. ``"tweet"``.
-        version: the subject version, ``"latest"`` by default.
-        registry: where schemas come from; the packaged local file registry by default.
+        registry: where schemas come from: a :class:`~schemas.LocalFileRegistry`,
+            a :class:`~schemas.ConfluentRegistry`, or ``None`` for the schemas
+            packaged with this library.
+        subject: the subject values must belong to, e.g. ``"vehicle_telemetry"``.
+        version: the reader version values are decoded into (Avro fields it adds take
+            their defaults); ``"latest"`` by default, pinned when the pipeline is built.
+        format: ``"auto"`` (the subject's format; JSON subjects also accept unframed
+            JSON), ``"avro"`` or ``"json"``.
 
     Returns:
-        A pair ``(rows, dead_letters)``: rows are dicts (the payload plus the Record's
-        coordinate fields ``_record_id``, ``_source``, ...), dead letters are
+        A pair ``(rows, dead_letters)``: rows are dicts (the value's fields plus the
+        Record's coordinate fields ``_record_id``, ``_source``, ...), dead letters are
         :class:`~transforms.deadletter.DeadLetter`.
 
     Raises:
-        ConfigError: when the subject is unknown or is not a JSON Schema subject.
+        ConfigError: when the subject or version is unknown, or ``format`` is not one
+            of auto/avro/json or contradicts the subject's format.
 
     Example:
         >>> import apache_beam as beam
+        >>> from schemas.codecs import encode_framed
         >>> from transforms.record import make_record
-        >>> good = b'{"id": "1", "text": "hi", "created_at": "2026-01-01T00:00:00Z",'
-        >>> good += b' "user": {"id": "u", "handle": "h"}}'
+        >>> registry = LocalFileRegistry()
+        >>> reading = {"vehicle_id": "v1", "ts": 0, "speed_kph": 50.0, "engine_temp_c": 90.0,
+        ...            "lat": 52.5, "lon": 13.4}
+        >>> values = [encode_framed(registry.get("vehicle_telemetry", 1), reading), b"\\x00\\x01"]
         >>> records = [make_record(source="kafka", stream="t", partition=0, position=i,
-        ...                        value=v, event_time_ms=0)
-        ...            for i, v in enumerate([good, b"{oops"])]
+        ...                        value=v, event_time_ms=0) for i, v in enumerate(values)]
         >>> with beam.Pipeline() as p:
-        ...     rows, dead = p | beam.Create(records) | DecodeJson("tweet")
-        ...     _ = rows | beam.Map(lambda r: print("row", r["text"], r["_position"]))
+        ...     rows, dead = (p | beam.Create(records)
+        ...                   | DecodeAndValidate(registry, subject="vehicle_telemetry"))
+        ...     _ = rows | beam.Map(lambda r: print("row", r["vehicle_id"], r["_position"]))
         ...     _ = dead | beam.Map(lambda d: print("dead", d.error_type, d.record.position))
-        row hi 0
-        dead InvalidJson 1
+        row v1 0
+        dead TruncatedPayload 1
     """
 
     def __init__(
         self,
-        subject: str,
+        registry: SchemaRegistry | None = None,
         *,
-        version: int | str = "latest",
-        registry: LocalFileRegistry | None = None,
+        subject: str,
+        version: Version = "latest",
+        format: Format = "auto",
     ) -> None:
         super().__init__()
-        registry = registry or LocalFileRegistry()
+        if format not in _FORMATS:
+            raise ConfigError("format", f"expected one of {', '.join(_FORMATS)}, got {format!r}")
+        self._registry = registry if registry is not None else LocalFileRegistry()
         try:
-            self._schema = registry.get(subject, version)  # type: ignore[arg-type]
-        except LookupError as err:
+            self._reader = self._registry.get(subject, version)
+        except SchemaNotFoundError as err:
             raise ConfigError("subject", str(err)) from None
-        if self._schema.format != "json":
-            raise ConfigError("subject", f"{subject!r} is a {self._schema.format} schema, not JSON")
+        if format != "auto" and format != self._reader.format:
+            raise ConfigError(
+                "format", f"subject {subject!r} is {self._reader.format}, not {format}"
+            )
+        self._format: Format = format
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return records | "DecodeJson" >> beam.ParDo(_DecodeJsonDoFn(self._schema)).with_outputs(
-            DEAD_LETTER_TAG, main="rows"
-        )
+        return records | "Decode" >> beam.ParDo(
+            _DecodeDoFn(self._registry, self._reader, self._format)
+        ).with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
-        return {"subject": self._schema.subject, "version": self._schema.version}
+        return {
+            "registry": repr(self._registry),
+            "subject": self._reader.subject,
+            "version": self._reader.version,
+            "schema_id": self._reader.schema_id,
+            "format": self._format,
+        }
