@@ -1,7 +1,9 @@
 """Produce synthetic data to Kafka.
 
     python -m beam_pipelines.generate tweets --bootstrap 127.0.0.1:9092 --topic tweets \\
-        --count 10000 --bad-ratio 0.05
+        --count 10000 --bad-ratio 0.05 [--framing confluent]
+    python -m beam_pipelines.generate telemetry --bootstrap 127.0.0.1:9092 --topic telemetry \\
+        --count 10000 --vehicles 50 --versions 1,2
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Iterable, Sequence
 
 from confluent_kafka import Producer
 
+from beam_pipelines.telemetrygen import generate_telemetry
 from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from schemas.registry import LocalFileRegistry
 from transforms.errors import DataplaneError, SourceUnavailableError
 from transforms.sources.kafka_admin import ensure_topic
 
@@ -62,24 +66,67 @@ def produce(
     return kinds
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _common_flags(parser: argparse.ArgumentParser, count: int, bad_ratio: float) -> None:
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers HOST:PORT")
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--count", type=int, default=count)
+    parser.add_argument("--bad-ratio", type=float, default=bad_ratio)
+    parser.add_argument("--partitions", type=int, default=3, help="when the topic is created")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--registry", help="schema directory for framed values (default: the packaged schemas)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m beam_pipelines.generate")
     sub = parser.add_subparsers(dest="dataset", required=True)
     tweets = sub.add_parser("tweets", help="synthetic tweets with a share of malformed records")
-    tweets.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers HOST:PORT")
-    tweets.add_argument("--topic", required=True)
-    tweets.add_argument("--count", type=int, default=10_000)
-    tweets.add_argument("--bad-ratio", type=float, default=0.05)
-    tweets.add_argument("--partitions", type=int, default=3, help="when the topic is created")
-    tweets.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    try:
-        kinds = produce(
-            args.bootstrap,
-            args.topic,
-            generate_tweets(args.count, bad_ratio=args.bad_ratio, seed=args.seed),
-            partitions=args.partitions,
+    _common_flags(tweets, 10_000, 0.05)
+    tweets.add_argument(
+        "--framing",
+        choices=("none", "confluent"),
+        default="none",
+        help="plain JSON, or JSON Schema values in the Confluent wire format",
+    )
+    telemetry = sub.add_parser(
+        "telemetry", help="vehicle readings, Avro in the Confluent wire format"
+    )
+    _common_flags(telemetry, 10_000, 0.0)
+    telemetry.add_argument("--vehicles", type=int, default=20)
+    telemetry.add_argument(
+        "--versions", default="1,2", help="vehicle_telemetry versions to write with, in turn"
+    )
+    telemetry.add_argument("--interval-ms", type=int, default=1000)
+    return parser
+
+
+def _messages(args: argparse.Namespace) -> Iterable[GeneratedMessage]:
+    registry = LocalFileRegistry(args.registry)
+    if args.dataset == "telemetry":
+        return generate_telemetry(
+            args.count,
+            vehicles=args.vehicles,
+            versions=[int(v) for v in args.versions.split(",")],
+            bad_ratio=args.bad_ratio,
+            interval_ms=args.interval_ms,
+            seed=args.seed,
+            registry=registry,
         )
+    framed = args.framing == "confluent"
+    return generate_tweets(
+        args.count,
+        bad_ratio=args.bad_ratio,
+        seed=args.seed,
+        schema=registry.latest("tweet") if framed else None,
+        other=registry.latest("vehicle_telemetry") if framed else None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        kinds = produce(args.bootstrap, args.topic, _messages(args), partitions=args.partitions)
     except (DataplaneError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["BAD_KINDS", "GeneratedMessage", "generate_tweets", "tweet_payload"]
+from schemas.base import RegisteredSchema
+from schemas.codecs import encode_framed
+from schemas.wire import frame
+
+__all__ = [
+    "BAD_KINDS",
+    "FRAMING_BAD_KINDS",
+    "GeneratedMessage",
+    "framing_bad_value",
+    "generate_tweets",
+    "tweet_payload",
+]
 
 _OPENERS = [
     "Just tried",
@@ -88,6 +99,16 @@ BAD_KINDS = {
     "not_an_object": "SchemaViolation",
 }
 
+# Further kinds when values are Confluent-framed, shared with the telemetry generator.
+FRAMING_BAD_KINDS = {
+    "bad_magic_byte": "BadMagicByte",
+    "truncated_header": "TruncatedPayload",
+    "unknown_schema_id": "UnknownSchemaId",
+    "subject_mismatch": "SubjectMismatch",
+}
+# A schema id no registry of ours assigns (local ids are crc32-derived, never this).
+UNUSED_SCHEMA_ID = 0x7FFFFFFE
+
 
 @dataclass(frozen=True)
 class GeneratedMessage:
@@ -152,30 +173,78 @@ def _bad_value(kind: str, payload: dict) -> bytes | None:
     raise ValueError(f"unknown bad kind {kind!r}")
 
 
+def framing_bad_value(kind: str, good: bytes, other: RegisteredSchema) -> bytes:
+    """A broken variant of the framed value ``good``; ``other`` is another subject's schema."""
+    if kind == "bad_magic_byte":
+        return b"\x01" + good[1:]
+    if kind == "truncated_header":
+        return good[:3]
+    if kind == "unknown_schema_id":
+        return frame(UNUSED_SCHEMA_ID, good[5:])
+    if kind == "subject_mismatch":
+        return frame(other.schema_id, good[5:])
+    raise ValueError(f"unknown framing kind {kind!r}")
+
+
+def bad_every(bad_ratio: float) -> int:
+    """Every how many messages one is malformed (0: none).
+
+    >>> bad_every(0.05), bad_every(0.0)
+    (20, 0)
+    """
+    if not 0.0 <= bad_ratio <= 1.0:
+        raise ValueError(f"bad_ratio must be within [0, 1], got {bad_ratio}")
+    return round(1 / bad_ratio) if bad_ratio > 0 else 0
+
+
 def generate_tweets(
-    count: int, *, bad_ratio: float = 0.05, seed: int = 7, start: datetime | None = None
+    count: int,
+    *,
+    bad_ratio: float = 0.05,
+    seed: int = 7,
+    start: datetime | None = None,
+    schema: RegisteredSchema | None = None,
+    other: RegisteredSchema | None = None,
 ) -> Iterator[GeneratedMessage]:
     """``count`` messages; about ``bad_ratio`` of them malformed (kinds in turn).
+
+    Args:
+        schema: when given, values are framed the Confluent way with this (JSON Schema)
+            subject version, and the framing kinds join the malformed ones.
+        other: another subject's schema, for ``subject_mismatch`` messages (framed only).
 
     >>> msgs = list(generate_tweets(100, bad_ratio=0.1, seed=1))
     >>> len(msgs), sum(m.kind != "tweet" for m in msgs)
     (100, 10)
     """
-    if not 0.0 <= bad_ratio <= 1.0:
-        raise ValueError(f"bad_ratio must be within [0, 1], got {bad_ratio}")
+    every = bad_every(bad_ratio)
     rng = random.Random(seed)
     clock = start or datetime(2026, 11, 1, tzinfo=timezone.utc)
-    kinds = list(BAD_KINDS)
-    bad_every = round(1 / bad_ratio) if bad_ratio > 0 else 0
+    kinds = list(BAD_KINDS) + (list(FRAMING_BAD_KINDS) if schema is not None else [])
     for number in range(count):
         clock += timedelta(milliseconds=rng.randrange(1, 200))
         payload = tweet_payload(rng, number, clock)
         key = payload["user"]["id"].encode()
         ts = int(clock.timestamp() * 1000)
-        if bad_every and number % bad_every == bad_every - 1:
-            kind = kinds[(number // bad_every) % len(kinds)]
-            yield GeneratedMessage(key, _bad_value(kind, payload), ts, kind)
+        if every and number % every == every - 1:
+            kind = kinds[(number // every) % len(kinds)]
+            yield GeneratedMessage(key, _bad(kind, payload, schema, other), ts, kind)
+        elif schema is not None:
+            yield GeneratedMessage(key, encode_framed(schema, payload), ts, "tweet")
         else:
             yield GeneratedMessage(
                 key, json.dumps(payload, ensure_ascii=False).encode(), ts, "tweet"
             )
+
+
+def _bad(
+    kind: str, payload: dict, schema: RegisteredSchema | None, other: RegisteredSchema | None
+) -> bytes | None:
+    if schema is None:
+        return _bad_value(kind, payload)
+    if kind in FRAMING_BAD_KINDS:
+        if other is None:
+            raise ValueError("framed generation needs another subject's schema (other=...)")
+        return framing_bad_value(kind, encode_framed(schema, payload), other)
+    value = _bad_value(kind, payload)
+    return frame(schema.schema_id, value) if value else value

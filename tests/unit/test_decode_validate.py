@@ -1,0 +1,218 @@
+import json
+from datetime import datetime, timezone
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.base import RegistryUnavailableError
+from schemas.codecs import encode_framed
+from schemas.confluent import ConfluentRegistry
+from schemas.registry import LocalFileRegistry
+from schemas.wire import frame
+from transforms.errors import ConfigError
+from transforms.record import make_record
+from transforms.validate import DecodeAndValidate, RecordDecoder, Rejected
+
+REGISTRY = LocalFileRegistry()
+TWEET = REGISTRY.latest("tweet")
+V1 = REGISTRY.get("vehicle_telemetry", 1)
+V2 = REGISTRY.get("vehicle_telemetry", 2)
+
+GOOD_TWEET = {
+    "id": "1",
+    "text": "hello",
+    "created_at": "2026-11-01T00:00:00.000Z",
+    "user": {"id": "u1", "handle": "bob"},
+}
+READING = {
+    "vehicle_id": "veh-1",
+    "ts": 1_700_000_000_000,
+    "speed_kph": 42.5,
+    "engine_temp_c": 88.0,
+    "lat": 52.5,
+    "lon": 13.4,
+}
+GOOD_V1 = encode_framed(V1, READING)
+GOOD_V2 = encode_framed(V2, {**READING, "fuel_level_pct": 61.0})
+
+# Plain (unframed) JSON values for the tweet subject, and the reason each must give.
+PLAIN_CASES = [
+    ("null", None, "NullValue"),
+    ("empty", b"", "EmptyValue"),
+    ("not utf8", b'{"text": "\xff"}', "NotUtf8"),
+    ("invalid json", b'{"id": "1", ', "InvalidJson"),
+    ("nan", b'{"x": NaN}', "InvalidJson"),
+    ("wrong type", json.dumps({**GOOD_TWEET, "text": 5}).encode(), "SchemaViolation"),
+    (
+        "missing field",
+        json.dumps({k: v for k, v in GOOD_TWEET.items() if k != "user"}).encode(),
+        "SchemaViolation",
+    ),
+    ("oversize", json.dumps({**GOOD_TWEET, "text": "x" * 2001}).encode(), "SchemaViolation"),
+    ("array", b"[1, 2]", "SchemaViolation"),
+    ("reserved", json.dumps({**GOOD_TWEET, "_record_id": "spoof"}).encode(), "ReservedField"),
+    ("deep nesting", b"[" * 100_000, "InvalidJson"),
+    ("control byte", b"\x05" + json.dumps(GOOD_TWEET).encode(), "BadMagicByte"),
+]
+
+# Framed values for the vehicle_telemetry (Avro) subject, and the reason each must give.
+FRAMED_CASES = [
+    ("bad magic byte", b"\x01" + GOOD_V1[1:], "BadMagicByte"),
+    ("short header", GOOD_V1[:3], "TruncatedPayload"),
+    ("header only", GOOD_V1[:5], "TruncatedPayload"),
+    ("truncated avro", GOOD_V1[:-3], "TruncatedPayload"),
+    ("unknown schema id", frame(0x7FFFFFFE, GOOD_V1[5:]), "UnknownSchemaId"),
+    ("other subject", encode_framed(TWEET, GOOD_TWEET), "SubjectMismatch"),
+    ("trailing bytes", GOOD_V1 + b"\x02", "CorruptPayload"),
+    ("plain json", json.dumps(READING).encode(), "BadMagicByte"),
+    ("string not utf-8", GOOD_V1.replace(b"veh-1", b"\xff\xfe\xfd\xfc\xfb"), "CorruptPayload"),
+]
+
+
+def _records(values):
+    return [
+        make_record(
+            source="kafka", stream="t", partition=2, position=i, value=v, event_time_ms=1000 + i
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def _reason(decoder, value):
+    with pytest.raises(Rejected) as caught:
+        decoder.decode(value)
+    return caught.value.reason
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), PLAIN_CASES, ids=[c[0] for c in PLAIN_CASES])
+def test_plain_json_faults_give_their_reason(name, value, reason):
+    assert _reason(RecordDecoder(REGISTRY, TWEET), value) == reason
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"), FRAMED_CASES, ids=[c[0] for c in FRAMED_CASES]
+)
+def test_framing_and_avro_faults_give_their_reason(name, value, reason):
+    assert _reason(RecordDecoder(REGISTRY, V2), value) == reason
+
+
+def test_v1_and_v2_frames_decode_into_the_reader_version():
+    decoder = RecordDecoder(REGISTRY, V2)
+    old, new = decoder.decode(GOOD_V1), decoder.decode(GOOD_V2)
+    assert old["fuel_level_pct"] is None  # the v2 field's default
+    assert new["fuel_level_pct"] == 61.0
+    assert old["ts"] == datetime.fromtimestamp(1_700_000_000, tz=timezone.utc)
+    assert {k: old[k] for k in READING if k != "ts"} == {
+        k: v for k, v in READING.items() if k != "ts"
+    }
+
+
+def test_a_v1_reader_skips_the_field_v2_added():
+    assert "fuel_level_pct" not in RecordDecoder(REGISTRY, V1).decode(GOOD_V2)
+
+
+def test_framed_json_is_validated_against_the_writer_schema():
+    decoder = RecordDecoder(REGISTRY, TWEET)
+    assert decoder.decode(encode_framed(TWEET, GOOD_TWEET))["text"] == "hello"
+    bad = frame(TWEET.schema_id, json.dumps({**GOOD_TWEET, "user": {"id": "u"}}).encode())
+    with pytest.raises(
+        Rejected, match=r"data.user must contain \['handle'\] properties \(at user\)"
+    ):
+        decoder.decode(bad)
+
+
+def test_schema_violation_names_the_failing_path():
+    value = json.dumps({**GOOD_TWEET, "user": {"id": "u", "handle": 3}}).encode()
+    with pytest.raises(Rejected, match=r"\(at user\.handle\)"):
+        RecordDecoder(REGISTRY, TWEET).decode(value)
+
+
+def test_an_avro_frame_for_a_json_only_decoder_is_a_subject_mismatch():
+    # Avro data framed with an Avro id never reaches a JSON decoder's codec.
+    assert _reason(RecordDecoder(REGISTRY, TWEET, "json"), GOOD_V1) == "SubjectMismatch"
+
+
+def test_writer_versions_the_reader_cannot_resolve_are_dead_letters(tmp_path):
+    for version, kind in ((1, "string"), (2, "int")):
+        (tmp_path / "s").mkdir(exist_ok=True)
+        schema = {"type": "record", "name": "S", "fields": [{"name": "a", "type": kind}]}
+        (tmp_path / "s" / f"{version}.avsc").write_text(json.dumps(schema))
+    registry = LocalFileRegistry(tmp_path)
+    value = encode_framed(registry.get("s", 1), {"a": "text"})
+    with pytest.raises(Rejected) as caught:
+        RecordDecoder(registry, registry.get("s", 2)).decode(value)
+    assert caught.value.reason == "IncompatibleSchema"
+    assert caught.value.schema_id == registry.get("s", 1).schema_id
+
+
+def test_an_unreachable_registry_raises_instead_of_dead_lettering():
+    unreachable = ConfluentRegistry("http://127.0.0.1:9", {"max.retries": 0, "timeout": 2})
+    decoder = RecordDecoder(unreachable, V2)
+    with pytest.raises(RegistryUnavailableError, match="unreachable"):
+        decoder.decode(GOOD_V1)
+
+
+def test_transform_routes_every_kind_with_coordinates_and_keeps_raw_bytes():
+    values = [GOOD_V1, GOOD_V2] + [value for _, value, _ in FRAMED_CASES]
+    with TestPipeline() as p:
+        rows, dead = (
+            p
+            | beam.Create(_records(values))
+            | DecodeAndValidate(REGISTRY, subject="vehicle_telemetry")
+        )
+        assert_that(
+            rows | beam.Map(lambda r: (r["_position"], r["vehicle_id"], r["fuel_level_pct"])),
+            equal_to([("0", "veh-1", None), ("1", "veh-1", 61.0)]),
+            label="rows",
+        )
+        assert_that(
+            dead
+            | beam.Map(
+                lambda d: (d.record.position, d.record.partition, d.error_type, d.record.value)
+            ),
+            equal_to(
+                [
+                    (str(i + 2), "2", reason, value)
+                    for i, (_, value, reason) in enumerate(FRAMED_CASES)
+                ]
+            ),
+            label="dead",
+        )
+
+
+def test_transform_accepts_plain_and_framed_json_for_a_json_subject():
+    values = [json.dumps(GOOD_TWEET).encode(), encode_framed(TWEET, GOOD_TWEET)]
+    values += [value for _, value, _ in PLAIN_CASES]
+    with TestPipeline() as p:
+        rows, dead = p | beam.Create(_records(values)) | DecodeAndValidate(subject="tweet")
+        assert_that(rows | beam.Map(lambda r: r["_position"]), equal_to(["0", "1"]), label="rows")
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.schema_subject, d.stage)),
+            equal_to([(reason, "tweet", "decode") for _, _, reason in PLAIN_CASES]),
+            label="dead",
+        )
+
+
+def test_unknown_subject_or_version_fails_fast_naming_the_parameter():
+    with pytest.raises(ConfigError, match=r"subject: unknown subject 'nope'"):
+        DecodeAndValidate(subject="nope")
+    with pytest.raises(ConfigError, match=r"subject: subject 'tweet' has no version 9"):
+        DecodeAndValidate(subject="tweet", version=9)
+
+
+def test_format_is_checked_against_the_subject():
+    with pytest.raises(ConfigError, match=r"format: subject 'tweet' is json, not avro"):
+        DecodeAndValidate(subject="tweet", format="avro")
+    with pytest.raises(ConfigError, match=r"format: expected one of auto, avro, json"):
+        DecodeAndValidate(subject="tweet", format="xml")
+
+
+def test_display_data_names_the_schema_without_secrets():
+    registry = ConfluentRegistry("http://127.0.0.1:9", {"basic.auth.user.info": "bob:hunter2"})
+    transform = DecodeAndValidate.__new__(DecodeAndValidate)
+    transform._registry, transform._reader, transform._format = registry, V2, "auto"
+    shown = transform.display_data()
+    assert shown["subject"] == "vehicle_telemetry" and shown["version"] == 2
+    assert "hunter2" not in repr(shown)
