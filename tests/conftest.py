@@ -43,3 +43,12 @@ def ground_truth_dir() -> Path:
     if not GROUND_TRUTH.is_dir():
         pytest.skip(f"VADER ground-truth corpora not found at {GROUND_TRUTH}")
     return GROUND_TRUTH
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> Iterator[str]:
+    """A Confluent-compatible REST registry serving the packaged schemas (read-only)."""
+    from schemas.server import RegistryServer
+
+    with RegistryServer() as server:
+        yield server.url

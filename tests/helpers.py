@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import apache_beam as beam
 import pyarrow as pa
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from confluent_kafka import Producer
 from deltalake import DeltaTable
+
+from transforms.record import make_record
 
 
 def produce(
@@ -31,3 +37,42 @@ def produce(
 
 def read_table(uri: str) -> pa.Table:
     return DeltaTable(uri).to_pyarrow_table()
+
+
+# Elements gathered by _Gather, per collect() call; the in-process runner shares this module.
+_GATHERED: dict[str, list] = {}
+
+
+class _Gather(beam.DoFn):
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def process(self, element: Any) -> None:
+        _GATHERED.setdefault(self._key, []).append(element)
+
+
+def collect(build: Callable[[beam.Pipeline], Any]) -> tuple[list, ...]:
+    """Runs ``build(pipeline)`` on the in-process runner; returns each output's elements.
+
+    ``build`` returns one PCollection or a tuple of them (e.g. ``(rows, dead_letters)``).
+    """
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        outputs = build(pipeline)
+        if isinstance(outputs, beam.PCollection):
+            outputs = (outputs,)
+        keys = [uuid.uuid4().hex for _ in outputs]
+        for n, (key, output) in enumerate(zip(keys, outputs, strict=True)):
+            _ = output | f"Gather{n}" >> beam.ParDo(_Gather(key))
+    return tuple(_GATHERED.pop(key, []) for key in keys)
+
+
+def create_records(values: Iterable[bytes | None], *, stream: str = "t") -> beam.PTransform:
+    """A Create of Records with the given values at positions 0, 1, ... of partition 0."""
+    return beam.Create(
+        [
+            make_record(
+                source="kafka", stream=stream, partition=0, position=n, value=v, event_time_ms=n
+            )
+            for n, v in enumerate(values)
+        ]
+    )

@@ -8,7 +8,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beam_pipelines import sentiment
 from beam_pipelines.generate import produce as produce_generated
-from beam_pipelines.tweetgen import BAD_KINDS, generate_tweets
+from beam_pipelines.tweetgen import BAD_KINDS, FRAMING_BAD_KINDS, generate_tweets
+from schemas.registry import LocalFileRegistry
 from tests.helpers import produce, read_table
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,45 @@ def test_bad_inputs_land_in_the_dead_letter_table_with_reason_and_coordinates(
         assert letter["_stream"] == topic and letter["message"]
     assert summary.records_in == 400 == summary.valid + summary.dead_letters
     assert read_table(f"{tmp_path}/out").num_rows == summary.valid
+
+
+def test_confluent_framed_tweets_through_a_served_registry_match_plain_json_runs(
+    kafka_bootstrap, new_topic, registry_url, tmp_path
+):
+    registry = LocalFileRegistry()
+    framed = list(
+        generate_tweets(
+            600,
+            bad_ratio=0.1,
+            seed=5,
+            schema=registry.latest("tweet"),
+            other=registry.latest("vehicle_telemetry"),
+        )
+    )
+    plain = list(generate_tweets(600, bad_ratio=0.1, seed=5))
+    framed_topic, plain_topic = new_topic(partitions=1), new_topic(partitions=1)
+    produce(kafka_bootstrap, framed_topic, ((0, m.value, m.timestamp_ms) for m in framed))
+    produce(kafka_bootstrap, plain_topic, ((0, m.value, m.timestamp_ms) for m in plain))
+
+    summary = _run(kafka_bootstrap, framed_topic, tmp_path / "framed", f"--registry={registry_url}")
+    _run(kafka_bootstrap, plain_topic, tmp_path / "plain")
+
+    reasons = {**BAD_KINDS, **FRAMING_BAD_KINDS}
+    dlq = {int(d["_position"]): d for d in read_table(f"{tmp_path}/framed/dlq").to_pylist()}
+    bad = {n: m for n, m in enumerate(framed) if m.kind != "tweet"}
+    assert {m.kind for m in bad.values()} == set(reasons)
+    assert {n: dlq[n]["error_type"] for n in bad} == {n: reasons[m.kind] for n, m in bad.items()}
+    assert summary.records_in == 600 == summary.valid + summary.dead_letters
+
+    def content(table):
+        rows = read_table(table).drop_columns(["_record_id", "_stream"]).to_pylist()
+        return sorted(rows, key=lambda r: int(r["_position"]))
+
+    framed_rows, plain_rows = content(f"{tmp_path}/framed/out"), content(f"{tmp_path}/plain/out")
+    good_positions = {n for n, m in enumerate(framed) if m.kind == "tweet"}
+    assert [int(r["_position"]) for r in framed_rows] == sorted(good_positions)
+    plain_by_position = {int(r["_position"]): r for r in plain_rows}
+    assert framed_rows == [plain_by_position[int(r["_position"])] for r in framed_rows]
 
 
 @pytest.mark.slow
