@@ -17,10 +17,12 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),
-    package_data={"schemas": ["*/*.json", "*/*.avsc"]},
+    package_data={"schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"]},
     install_requires=[
         "apache-beam[gcp,aws]>=2.60",
-        "confluent-kafka>=2.4",
+        # The schema-registry client and its serializers; 2.16.1 pins a certifi release
+        # that package indexes may not carry yet.
+        "confluent-kafka[schemaregistry,avro,json]>=2.6,!=2.16.1",
         "vaderSentiment==3.3.2",
         "pyarrow>=14",
         "deltalake>=1.0",

@@ -112,6 +112,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Built once: json.loads with keyword arguments builds a new decoder per call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 class JsonCodec:
     """UTF-8 JSON payloads validated against a JSON Schema (compiled by fastjsonschema).
 
@@ -140,7 +144,7 @@ class JsonCodec:
         except UnicodeDecodeError as err:
             raise DecodeError("NotUtf8", f"value is not UTF-8: {err}") from None
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            value = _STRICT_JSON.decode(text)
         except (ValueError, RecursionError) as err:
             raise DecodeError("InvalidJson", f"value is not JSON: {err}") from None
         self.validate(value)

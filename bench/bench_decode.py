@@ -1,0 +1,146 @@
+"""Benchmark: decode + validate records/s on one core, Avro and JSON, against bare libraries.
+
+    python -m bench.bench_decode [--count 100000] [--repeat 3]
+
+For each format, on the same Confluent-framed messages in one run:
+(a) the bare libraries in a loop: strip the 5-byte header, fastavro
+    ``schemaless_reader`` with writer and reader schema / ``json.loads`` plus a
+    compiled fastjsonschema validator;
+(b) our ``RecordDecoder.decode`` (framing checks, id lookup, subject and
+    reserved-field checks, dead-letter reasons);
+(c) ``DecodeAndValidate`` in a Beam pipeline on the in-process FnApiRunner
+    (one worker thread): Records made from the values in the worker, decoded,
+    counted; (c0) the same pipeline with an identity step instead of the decoder,
+    which is Beam's own cost for these records.
+Prints records/s for each (best of ``--repeat``) and the ratios b/a, c/a and c/c0.
+(The values are read from a file in the worker: ``beam.Create`` of 100k elements
+would measure pickling and bz2 of the pipeline proto instead.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import apache_beam as beam
+import fastavro
+import fastjsonschema
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from beam_pipelines.telemetrygen import generate_telemetry
+from beam_pipelines.tweetgen import generate_tweets
+from schemas.registry import LocalFileRegistry
+from transforms.record import Record, make_record
+from transforms.validate import DecodeAndValidate, RecordDecoder
+
+REGISTRY = LocalFileRegistry()
+
+
+def _best(repeat: int, run: Callable[[], int]) -> float:
+    """Records/s of the fastest of ``repeat`` runs."""
+    best = 0.0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        count = run()
+        best = max(best, count / (time.perf_counter() - started))
+    return best
+
+
+def bare_avro(values: Sequence[bytes]) -> int:
+    reader = fastavro.parse_schema(REGISTRY.latest("vehicle_telemetry").schema, named_schemas={})
+    writers = {
+        s.schema_id: fastavro.parse_schema(s.schema, named_schemas={})
+        for s in REGISTRY.history("vehicle_telemetry")
+    }
+    for value in values:
+        schema_id = int.from_bytes(value[1:5], "big")
+        fastavro.schemaless_reader(io.BytesIO(value[5:]), writers[schema_id], reader)
+    return len(values)
+
+
+def bare_json(values: Sequence[bytes]) -> int:
+    validate = fastjsonschema.compile(REGISTRY.latest("tweet").schema)
+    for value in values:
+        validate(json.loads(value[5:].decode("utf-8")))
+    return len(values)
+
+
+def ours(subject: str, values: Sequence[bytes]) -> int:
+    decoder = RecordDecoder(REGISTRY, REGISTRY.latest(subject))
+    for value in values:
+        decoder.decode(value)
+    return len(values)
+
+
+class _RecordsFromFile(beam.DoFn):
+    """Yields a Record per value pickled in the file named by the element."""
+
+    def process(self, path: str) -> Iterator[Record]:
+        values = pickle.loads(Path(path).read_bytes())
+        for n, value in enumerate(values):
+            yield make_record(
+                source="kafka", stream="t", partition=0, position=n, value=value, event_time_ms=n
+            )
+
+
+def in_pipeline(subject: str | None, path: Path, count: int) -> int:
+    """Reads, decodes (identity when ``subject`` is None) and counts ``count`` records."""
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        records = pipeline | beam.Create([str(path)]) | beam.ParDo(_RecordsFromFile())
+        if subject is None:
+            rows = records | beam.Map(lambda record: record)
+        else:
+            rows, _ = records | DecodeAndValidate(REGISTRY, subject=subject)
+        _ = rows | beam.combiners.Count.Globally()
+    return count
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_decode")
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    registry = REGISTRY
+    avro = [m.value for m in generate_telemetry(args.count, vehicles=50) if m.value]
+    json_values = [
+        m.value
+        for m in generate_tweets(
+            args.count,
+            bad_ratio=0.0,
+            schema=registry.latest("tweet"),
+            other=registry.latest("vehicle_telemetry"),
+        )
+        if m.value
+    ]
+    print(f"{args.count} Confluent-framed messages per format, best of {args.repeat}, one core")
+    print(
+        f"{'format':6} {'(a) bare libs':>14} {'(b) decoder':>12} {'(c) pipeline':>13} "
+        f"{'(c0) identity':>14} {'b/a':>5} {'c/a':>5} {'c/c0':>5}"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, subject, values, bare in (
+            ("avro", "vehicle_telemetry", avro, bare_avro),
+            ("json", "tweet", json_values, bare_json),
+        ):
+            path = Path(scratch) / f"{name}.pickle"
+            path.write_bytes(pickle.dumps(values))
+            n = len(values)
+            a = _best(args.repeat, lambda v=values, f=bare: f(v))
+            b = _best(args.repeat, lambda v=values, s=subject: ours(s, v))
+            c = _best(args.repeat, lambda p=path, s=subject, n=n: in_pipeline(s, p, n))
+            c0 = _best(args.repeat, lambda p=path, n=n: in_pipeline(None, p, n))
+            print(
+                f"{name:6} {a:14,.0f} {b:12,.0f} {c:13,.0f} {c0:14,.0f} "
+                f"{b / a:5.2f} {c / a:5.2f} {c / c0:5.2f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
