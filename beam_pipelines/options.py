@@ -7,7 +7,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from schemas.base import SchemaRegistry
+from schemas.base import SchemaRegistry, Version
 from schemas.factory import open_registry
 from transforms.errors import ConfigError
 
@@ -122,7 +122,7 @@ def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
     return open_registry(options.registry, config)
 
 
-def subject_version(options: RegistryOptions) -> int | str:
+def subject_version(options: RegistryOptions) -> Version:
     """``--subject_version`` as an int, or ``"latest"``.
 
     >>> subject_version(RegistryOptions(["--subject_version", "2"]))
@@ -130,7 +130,7 @@ def subject_version(options: RegistryOptions) -> int | str:
     """
     value = str(options.subject_version).strip()
     if value == "latest":
-        return value
+        return "latest"
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(
             "--subject_version", f"expected a version number >= 1 or latest, got {value!r}"

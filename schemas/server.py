@@ -325,7 +325,7 @@ class RegistryServer:
     def url(self) -> str:
         """The base URL clients use, e.g. ``http://127.0.0.1:8081``."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> RegistryServer:
         """Starts serving in a daemon thread."""
