@@ -1,0 +1,233 @@
+"""ReadFromKinesis against moto server and kinesalite (real HTTP emulators, boto3 clients)."""
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+
+import boto3
+import pytest
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+from tests.helpers import collect
+from transforms.errors import ConfigError
+from transforms.progress import LOCAL_PROGRESS
+from transforms.sources import kinesis
+from transforms.sources.kinesis import ReadFromKinesis, _PlanDoFn, _ReadShardsUnboundedDoFn
+from transforms.sources.kinesis_shards import ShardSetTracker
+
+pytestmark = pytest.mark.integration
+
+
+def _client(endpoint):
+    return boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def _new_stream(client, shards):
+    name = f"s-{uuid.uuid4().hex[:10]}"
+    client.create_stream(StreamName=name, ShardCount=shards)
+    client.get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
+    return name
+
+
+def _put(client, stream, values, *, keys=None):
+    for n, value in enumerate(values):
+        key = keys[n] if keys else f"k{n}"
+        client.put_record(StreamName=stream, Data=value, PartitionKey=key)
+
+
+def _read(endpoint, stream, **kwargs):
+    (records,) = collect(lambda p: p | ReadFromKinesis(stream, endpoint_url=endpoint, **kwargs))
+    return records
+
+
+def _by_shard(records):
+    shards = defaultdict(list)
+    for record in records:
+        shards[record.partition].append(int(record.position))
+    return shards
+
+
+def test_multi_shard_bounded_read_is_exactly_once_with_integer_sequences(moto_endpoint):
+    client = _client(moto_endpoint)
+    stream = _new_stream(client, 4)
+    values = [f"v{n}".encode() for n in range(400)]
+    _put(client, stream, values)
+    records = _read(moto_endpoint, stream, bounded=True)
+    assert sorted(r.value for r in records) == sorted(values)
+    assert len({r.record_id for r in records}) == 400
+    shards = _by_shard(records)
+    assert len(shards) == 4
+    for positions in shards.values():
+        # moto numbers each shard 1, 2, ...: "10" sorts before "9" as text, not as int
+        assert sorted(positions) == list(range(1, len(positions) + 1))
+    assert {r.source for r in records} == {"kinesis"} and {r.stream for r in records} == {stream}
+
+
+def test_max_records_caps_the_total_across_shards(moto_endpoint):
+    client = _client(moto_endpoint)
+    stream = _new_stream(client, 3)
+    _put(client, stream, [f"v{n}".encode() for n in range(90)])
+    assert len(_read(moto_endpoint, stream, max_records=40)) == 40
+
+
+def test_an_empty_stream_and_empty_shards_finish(moto_endpoint):
+    client = _client(moto_endpoint)
+    assert _read(moto_endpoint, _new_stream(client, 2), bounded=True) == []
+
+
+def test_after_sequence_number_starts_past_the_given_record(kinesalite_endpoint):
+    client = _client(kinesalite_endpoint)
+    stream = _new_stream(client, 1)
+    _put(client, stream, [f"v{n}".encode() for n in range(10)])
+    first = sorted(_read(kinesalite_endpoint, stream, bounded=True), key=lambda r: int(r.position))
+    later = _read(
+        kinesalite_endpoint,
+        stream,
+        bounded=True,
+        iterator_type="AFTER_SEQUENCE_NUMBER",
+        start_sequences={first[0].partition: first[3].position},
+    )
+    assert sorted(r.value for r in later) == [f"v{n}".encode() for n in range(4, 10)]
+    assert len(first[0].position) > 40  # kinesalite's realistic 56-digit sequence numbers
+
+
+def test_bounded_read_during_a_live_split_and_merge_reads_everything_put_before_it(
+    kinesalite_endpoint, monkeypatch
+):
+    client = _client(kinesalite_endpoint)
+    stream = _new_stream(client, 2)
+    before = [f"before-{n}".encode() for n in range(300)]
+    _put(client, stream, before)
+    shards = client.list_shards(StreamName=stream)["Shards"]
+    monkeypatch.setattr(kinesis, "_GET_LIMIT", 10)  # 15 paced calls per shard: a 3 s read
+    started = LOCAL_PROGRESS["records_read"]
+
+    def reshard_once_reading():
+        while LOCAL_PROGRESS["records_read"] == started:
+            time.sleep(0.01)
+        _split_then_merge(client, stream, shards[0])
+        resharded.append(LOCAL_PROGRESS["records_read"] - started)
+
+    resharded = []
+    reshard = threading.Thread(target=reshard_once_reading)
+    reshard.start()
+    records = _read(kinesalite_endpoint, stream, bounded=True)
+    reshard.join()
+    assert 0 < resharded[0] < 300  # the reshard happened while the read was under way
+    values = sorted(r.value for r in records)
+    assert values == sorted(before)  # nothing lost, nothing twice, nothing from after the start
+
+
+def _split_then_merge(client, stream, shard):
+    low, high = (
+        int(shard["HashKeyRange"]["StartingHashKey"]),
+        int(shard["HashKeyRange"]["EndingHashKey"]),
+    )
+    middle = (low + high) // 2
+    client.split_shard(
+        StreamName=stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str(middle)
+    )
+    _wait_active(client, stream)
+    _put(client, stream, [b"after-split"] * 5)
+    children = [
+        s["ShardId"]
+        for s in client.list_shards(StreamName=stream)["Shards"]
+        if s.get("ParentShardId") == shard["ShardId"]
+    ]
+    client.merge_shards(
+        StreamName=stream, ShardToMerge=children[0], AdjacentShardToMerge=children[1]
+    )
+    _wait_active(client, stream)
+
+
+def _wait_active(client, stream):
+    client.get_waiter("stream_exists").wait(
+        StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
+
+
+def _streaming_calls(endpoint, stream, *, calls, between):
+    """Drives the streaming reader as a runner does: process, checkpoint, resume the residual."""
+    plan = _PlanDoFn(
+        {"region_name": "us-east-1", "endpoint_url": endpoint},
+        {"iterator_type": "TRIM_HORIZON", "bounded": False, "max_records": 0},
+    )
+    (restriction,) = list(plan.process(stream))
+    reader = _ReadShardsUnboundedDoFn(
+        stream,
+        {"region_name": "us-east-1", "endpoint_url": endpoint},
+        {"max_poll_s": 1.0, "idle_timeout_s": 0.5, "max_out_of_orderness_s": 0.0},
+    )
+    reader.setup()
+    watermark = ManualWatermarkEstimator(None)
+    out = []
+    for call in range(calls):
+        tracker = ThreadsafeRestrictionTracker(ShardSetTracker(restriction))
+        out += [v.value for v in reader._read_shards(RestrictionTrackerView(tracker), watermark)]
+        residual, _delay = tracker.deferred_status()
+        restriction = residual
+        between(call)
+    return out, restriction
+
+
+def test_streaming_reads_children_after_parents_across_checkpoints(kinesalite_endpoint):
+    client = _client(kinesalite_endpoint)
+    stream = _new_stream(client, 1)
+    keys = [f"key-{n % 5}" for n in range(50)]
+    sent = []
+
+    def produce(call):
+        batch = [f"{call}-{n}".encode() for n in range(50)]
+        _put(client, stream, batch, keys=keys)
+        sent.extend(zip(keys, batch, strict=True))
+        if call == 1:
+            shard = client.list_shards(StreamName=stream)["Shards"][0]
+            _split_then_merge(client, stream, shard)
+
+    produce(-1)
+    records, last = _streaming_calls(kinesalite_endpoint, stream, calls=5, between=produce)
+    tail, _ = _streaming_calls_from(kinesalite_endpoint, stream, last)
+    records += tail
+    assert sorted(r.value for r in records) == sorted(v for _, v in sent) + sorted(
+        [b"after-split"] * 5
+    )
+    assert len({r.record_id for r in records}) == len(records)
+    per_key = defaultdict(list)
+    for record in records:
+        if record.value != b"after-split":
+            per_key[record.key.decode()].append(record.value)
+    for key, values in per_key.items():  # parents before children: each key stays in order
+        assert values == [v for k, v in sent if k == key], key
+    assert len(last.shards) == 4  # the parent, two children of the split, one of the merge
+
+
+def _streaming_calls_from(endpoint, stream, restriction):
+    reader = _ReadShardsUnboundedDoFn(
+        stream,
+        {"region_name": "us-east-1", "endpoint_url": endpoint},
+        {"max_poll_s": 1.0, "idle_timeout_s": 0.5, "max_out_of_orderness_s": 0.0},
+    )
+    reader.setup()
+    tracker = ThreadsafeRestrictionTracker(ShardSetTracker(restriction))
+    out = list(reader._read_shards(RestrictionTrackerView(tracker), ManualWatermarkEstimator(None)))
+    return [v.value for v in out], tracker.deferred_status()[0]
+
+
+def test_configuration_errors_name_the_parameter():
+    with pytest.raises(ConfigError, match="iterator_type: expected one of"):
+        ReadFromKinesis("s", iterator_type="OLDEST")
+    with pytest.raises(ConfigError, match="start_timestamp_ms: required"):
+        ReadFromKinesis("s", iterator_type="AT_TIMESTAMP")
+    with pytest.raises(ConfigError, match="start_sequences: sequence numbers are decimal"):
+        ReadFromKinesis("s", iterator_type="AFTER_SEQUENCE_NUMBER", start_sequences={"a": "x1"})
+
+
+def test_an_unknown_stream_fails_naming_it(moto_endpoint):
+    with pytest.raises(
+        Exception, match="cannot list the shards of Kinesis stream 'no-such-stream'"
+    ):
+        _read(moto_endpoint, "no-such-stream", bounded=True)
