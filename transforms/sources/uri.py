@@ -13,6 +13,13 @@ from transforms.errors import ConfigError
 __all__ = ["read_from_uri"]
 
 _KAFKA_PARAMS = {"group", "start", "start_timestamp_ms", "partitions"}
+_KINESIS_PARAMS = {"region", "endpoint", "start", "start_timestamp_ms"}
+_PUBSUB_PARAMS = {"timestamp_attribute", "id_label"}
+_FILE_PARAMS = {"format"}
+_EXPECTED = (
+    "kafka://HOST:PORT/TOPIC, kinesis://STREAM, pubsub://projects/P/subscriptions/S "
+    "(or /topics/T), or file:///PATH/PATTERN"
+)
 
 
 def read_from_uri(
@@ -22,13 +29,20 @@ def read_from_uri(
     max_records: int = 0,
     consumer_config: Mapping[str, Any] | None = None,
 ) -> beam.PTransform:
-    """A source transform for ``uri``.
+    """A source transform for ``uri``; every source emits the same Record envelope.
 
-    Supported: ``kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?group=G&start=earliest|latest|
-    committed|timestamp&start_timestamp_ms=MS&partitions=0,1]``.
+    Supported:
+
+    * ``kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?group=G&start=earliest|latest|
+      committed|timestamp&start_timestamp_ms=MS&partitions=0,1]``
+    * ``kinesis://STREAM[?region=R&endpoint=URL&start=trim_horizon|latest|
+      at_timestamp&start_timestamp_ms=MS]``
+    * ``pubsub://projects/P/subscriptions/S`` or ``pubsub://projects/P/topics/T``
+      (streaming only) ``[?timestamp_attribute=A&id_label=L]``
+    * ``file:///PATH/PATTERN[?format=jsonl|parquet]`` (JSONL/Parquet replay)
 
     Raises:
-        ConfigError: for an unknown scheme, a missing topic or an unknown parameter.
+        ConfigError: for an unknown scheme, a missing name or an unknown parameter.
 
     Example:
         >>> read = read_from_uri("kafka://127.0.0.1:9092/tweets?group=g1", bounded=True)
@@ -45,7 +59,78 @@ def read_from_uri(
             max_records,
             consumer_config,
         )
-    raise ConfigError("--source", f"expected a kafka://HOST:PORT/TOPIC URI, got {uri!r}")
+    query = parse_qs(parts.query)
+    if parts.scheme == "kinesis":
+        return _kinesis(parts.netloc + parts.path, query, bounded, max_records)
+    if parts.scheme == "pubsub":
+        return _pubsub((parts.netloc + parts.path).strip("/"), query, bounded, max_records)
+    if parts.scheme == "file":
+        return _files(parts.netloc + parts.path, query, max_records)
+    raise ConfigError("--source", f"expected {_EXPECTED}; got {uri!r}")
+
+
+def _check_params(scheme: str, query: dict[str, list[str]], known: set[str]) -> None:
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise ConfigError(
+            "--source", f"unknown {scheme}:// parameters {unknown}; known: {sorted(known)}"
+        )
+
+
+def _last(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _kinesis(
+    stream: str, query: dict[str, list[str]], bounded: bool, max_records: int
+) -> beam.PTransform:
+    from transforms.sources.kinesis import ReadFromKinesis
+
+    _check_params("kinesis", query, _KINESIS_PARAMS)
+    stream = stream.strip("/")
+    if not stream or "/" in stream:
+        raise ConfigError("--source", "expected kinesis://STREAM")
+    timestamp = _last(query, "start_timestamp_ms")
+    try:
+        return ReadFromKinesis(
+            stream,
+            iterator_type=(_last(query, "start") or "trim_horizon").upper(),
+            start_timestamp_ms=int(timestamp) if timestamp else None,
+            bounded=bounded,
+            max_records=max_records,
+            region_name=_last(query, "region"),
+            endpoint_url=_last(query, "endpoint"),
+        )
+    except ValueError as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError("--source", f"bad number in kinesis:// parameters: {err}") from None
+
+
+def _pubsub(
+    path: str, query: dict[str, list[str]], bounded: bool, max_records: int
+) -> beam.PTransform:
+    from transforms.sources.pubsub import ReadFromPubSub
+
+    _check_params("pubsub", query, _PUBSUB_PARAMS)
+    kind = "subscription" if "/subscriptions/" in path else "topic"
+    return ReadFromPubSub(
+        **{kind: path},
+        bounded=bounded,
+        max_records=max_records,
+        timestamp_attribute=_last(query, "timestamp_attribute"),
+        id_label=_last(query, "id_label"),
+    )
+
+
+def _files(pattern: str, query: dict[str, list[str]], max_records: int) -> beam.PTransform:
+    from transforms.sources.files import ReadFromFiles
+
+    _check_params("file", query, _FILE_PARAMS)
+    if not pattern:
+        raise ConfigError("--source", "expected file:///PATH/PATTERN")
+    return ReadFromFiles(pattern, format=_last(query, "format") or "auto", max_records=max_records)
 
 
 def _kafka(
