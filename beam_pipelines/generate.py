@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from confluent_kafka import Producer
 
+from beam_pipelines.publish import publish
 from beam_pipelines.telemetrygen import generate_telemetry
 from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
 from schemas.registry import LocalFileRegistry
@@ -67,8 +68,13 @@ def produce(
 
 
 def _common_flags(parser: argparse.ArgumentParser, count: int, bad_ratio: float) -> None:
-    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers HOST:PORT")
-    parser.add_argument("--topic", required=True)
+    parser.add_argument(
+        "--to",
+        help="destination URI: kafka://HOST:PORT/TOPIC, kinesis://STREAM[?endpoint=URL], "
+        "pubsub://projects/P/topics/T or file:///PATH.jsonl",
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers HOST:PORT (with --topic)")
+    parser.add_argument("--topic", help="Kafka topic (with --bootstrap)")
     parser.add_argument("--count", type=int, default=count)
     parser.add_argument("--bad-ratio", type=float, default=bad_ratio)
     parser.add_argument("--partitions", type=int, default=3, help="when the topic is created")
@@ -124,13 +130,17 @@ def _messages(args: argparse.Namespace) -> Iterable[GeneratedMessage]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    target = args.to or (f"kafka://{args.bootstrap}/{args.topic}" if args.bootstrap else None)
+    if not target or (not args.to and not args.topic):
+        parser.error("give --to URI, or --bootstrap and --topic")
     try:
-        kinds = produce(args.bootstrap, args.topic, _messages(args), partitions=args.partitions)
+        kinds = publish(target, _messages(args), partitions=args.partitions)
     except (DataplaneError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"produced {sum(kinds.values())} messages to {args.topic}: {dict(sorted(kinds.items()))}")
+    print(f"produced {sum(kinds.values())} messages to {target}: {dict(sorted(kinds.items()))}")
     return 0
 
 

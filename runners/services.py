@@ -17,10 +17,12 @@ from transforms.errors import ConfigError, SourceUnavailableError
 __all__ = [
     "LocalKafkaBroker",
     "LocalKinesalite",
+    "LocalPubSubEmulator",
     "LocalService",
     "MotoServer",
     "free_port",
     "kinesalite_binary",
+    "pubsub_emulator_binary",
     "tansu_binary",
 ]
 
@@ -62,6 +64,19 @@ def kinesalite_binary() -> str | None:
     return shutil.which("kinesalite")
 
 
+_GCLOUD_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+
+
+def pubsub_emulator_binary() -> str | None:
+    """The Pub/Sub emulator: ``$PUBSUB_EMULATOR_BIN``, the Google Cloud CLI's copy, or None."""
+    explicit = os.environ.get("PUBSUB_EMULATOR_BIN")
+    if explicit:
+        return explicit
+    if Path(_GCLOUD_EMULATOR).exists():
+        return _GCLOUD_EMULATOR
+    return shutil.which("cloud-pubsub-emulator")
+
+
 class LocalService:
     """A local server process on a free loopback port, stopped by its PID."""
 
@@ -80,9 +95,14 @@ class LocalService:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def environment(self) -> dict[str, str]:
+        """Environment variables the process starts with (this process's by default)."""
+        return dict(os.environ)
+
     def start(self) -> LocalService:
         self._process = subprocess.Popen(
             self.command(),
+            env=self.environment(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -212,5 +232,38 @@ class LocalKinesalite(LocalService):
         return [binary, "--port", str(self.port), "--shardLimit", "100", *fast]
 
     def __enter__(self) -> LocalKinesalite:
+        self.start()
+        return self
+
+
+class LocalPubSubEmulator(LocalService):
+    """Google's Pub/Sub emulator (Java) on a free loopback port.
+
+    Clients find it through ``PUBSUB_EMULATOR_HOST`` (see :attr:`host`).
+
+    Raises:
+        ConfigError: at start, when the emulator is not installed.
+    """
+
+    name = "Pub/Sub emulator"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "JAVA_OPTS": os.environ.get("JAVA_OPTS", "-Xmx64m")}
+
+    def command(self) -> list[str]:
+        binary = pubsub_emulator_binary()
+        if binary is None:
+            raise ConfigError(
+                "PUBSUB_EMULATOR_BIN",
+                "the Pub/Sub emulator is not installed (Debian package "
+                "google-cloud-cli-pubsub-emulator); set PUBSUB_EMULATOR_BIN to its script",
+            )
+        return [binary, "--host=127.0.0.1", f"--port={self.port}"]
+
+    def __enter__(self) -> LocalPubSubEmulator:
         self.start()
         return self

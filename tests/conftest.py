@@ -90,3 +90,20 @@ def kinesalite_endpoint(aws_env: None) -> Iterator[str]:
         pytest.skip("kinesalite is not installed (needs npm; `make install` adds it)")
     with LocalKinesalite() as server:
         yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator() -> Iterator[str]:
+    """A Pub/Sub emulator for the session (PUBSUB_EMULATOR_HOST set); skips where absent."""
+    from runners.services import LocalPubSubEmulator, pubsub_emulator_binary
+
+    if pubsub_emulator_binary() is None:
+        pytest.skip("the Pub/Sub emulator (google-cloud-cli-pubsub-emulator) is not installed")
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    with LocalPubSubEmulator(start_timeout_s=60) as emulator:
+        os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+        yield emulator.host
+    if saved is None:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    else:
+        os.environ["PUBSUB_EMULATOR_HOST"] = saved
