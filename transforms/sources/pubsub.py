@@ -27,7 +27,6 @@ from transforms.record import Header, Record, make_record
 __all__ = ["ReadFromPubSub", "message_to_record"]
 
 _PULL_BATCH = 1000
-_ACK_DEADLINE_S = 600  # the longest Pub/Sub allows: a batch stage may take a while
 
 
 def _event_time_ms(
@@ -133,7 +132,7 @@ class _PullDoFn(beam.DoFn):
             request={
                 "subscription": subscription,
                 "ack_ids": ack_ids,
-                "ack_deadline_seconds": _ACK_DEADLINE_S,
+                "ack_deadline_seconds": self._settings["ack_deadline_s"],
             }
         )
 
@@ -210,6 +209,8 @@ class ReadFromPubSub(beam.PTransform):
         timestamp_attribute: an attribute holding event time (epoch ms or RFC 3339).
         id_label: an attribute identifying messages across publishes (deduplication).
         pull_timeout_s: a bounded pull that waits this long without messages ends.
+        ack_deadline_s: how long pulled messages stay leased to this read (10-600 s);
+            unacknowledged ones are delivered again after it.
 
     Raises:
         ConfigError: neither or both of subscription/topic, or a topic in bounded mode.
@@ -230,6 +231,7 @@ class ReadFromPubSub(beam.PTransform):
         timestamp_attribute: str | None = None,
         id_label: str | None = None,
         pull_timeout_s: float = 2.0,
+        ack_deadline_s: int = 600,
     ) -> None:
         super().__init__()
         if bool(subscription) == bool(topic):
@@ -237,6 +239,8 @@ class ReadFromPubSub(beam.PTransform):
         self._bounded = bounded or max_records > 0
         if self._bounded and not subscription:
             raise ConfigError("subscription", "a bounded read pulls from a subscription")
+        if not 10 <= ack_deadline_s <= 600:
+            raise ConfigError("ack_deadline_s", f"must be within 10..600, got {ack_deadline_s}")
         for name, path, kind in (
             ("subscription", subscription, "subscriptions"),
             ("topic", topic, "topics"),
@@ -249,6 +253,7 @@ class ReadFromPubSub(beam.PTransform):
             "timestamp_attribute": timestamp_attribute,
             "id_label": id_label,
             "pull_timeout_s": pull_timeout_s,
+            "ack_deadline_s": ack_deadline_s,
         }
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
