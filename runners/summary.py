@@ -42,6 +42,10 @@ class TableStats:
         )
 
 
+# The metric namespaces of our sources; each counts ``records_read``.
+_SOURCES = ("kafka", "kinesis", "pubsub", "files")
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What a run did: records in, valid, dead letters by reason, labels, tables, speed."""
@@ -69,7 +73,9 @@ class RunSummary:
     ) -> RunSummary:
         counters = _counters(result)
         return cls(
-            records_in=counters.get("dataplane.kafka/records_read", 0),
+            records_in=sum(
+                counters.get(f"dataplane.{source}/records_read", 0) for source in _SOURCES
+            ),
             valid=counters.get("dataplane.pipeline/valid", 0),
             dead_letters=counters.get("dataplane.pipeline/dead_letters", 0),
             dead_letters_by_reason=_group(counters, "dataplane.dead_letters/"),

@@ -52,7 +52,8 @@ def rows_to_arrow(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table
     offsets = [
         int(r["_position"]) if r["_source"] in _INTEGER_OFFSET_SOURCES else None for r in rows
     ]
-    table = table.add_column(5, COORDINATE_SCHEMA.field("_offset"), [offsets])
+    offset_field = COORDINATE_SCHEMA.field("_offset")
+    table = table.add_column(5, offset_field, pa.array(offsets, offset_field.type))
     times = pa.array([r["_event_time_ms"] for r in rows], pa.int64()).cast(
         COORDINATE_SCHEMA.field("_event_time").type
     )
