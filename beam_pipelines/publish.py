@@ -102,7 +102,7 @@ def _put_batch(
 
 def _to_pubsub(topic: str, messages: Iterable[GeneratedMessage]) -> Counter[str]:
     from google.api_core import exceptions
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     if not topic.startswith("projects/") or "/topics/" not in topic:
         raise ConfigError("--to", f"expected pubsub://projects/P/topics/T, got {topic!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -211,7 +211,7 @@ class _ReadShardsDoFn(beam.DoFn):
 
     def _poll(
         self, state: ShardState, tracker: Any, watermark: Any, backoff: dict[str, float]
-    ) -> Iterator[TimestampedValue]:
+    ) -> Generator[TimestampedValue, None, str | None]:
         """One GetRecords call; returns "data", "caught_up", "ended" or None (stop)."""
         restriction: ShardRestriction = tracker.current_restriction()
         used = (state.shard_id, state.last_sequence)

@@ -125,7 +125,7 @@ def split_limit(total: int, parts: int) -> Iterator[int]:
         yield 0 if total == 0 else total // parts + (1 if index < total % parts else 0)
 
 
-class ShardSetTracker(RestrictionTracker):  # type: ignore[misc]
+class ShardSetTracker(RestrictionTracker):
     """Tracks progress through a :class:`ShardRestriction`.
 
     Claims are tuples: ``("record", shard_id, sequence)`` hands one record on,

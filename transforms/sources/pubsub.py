@@ -89,7 +89,7 @@ class _PullDoFn(beam.DoFn):
         self._read = Metrics.counter("dataplane.pubsub", "records_read")
 
     def setup(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         self._client = pubsub_v1.SubscriberClient()
 
@@ -159,7 +159,7 @@ class _AckDoFn(beam.DoFn):
         self._acked = Metrics.counter("dataplane.pubsub", "messages_acked")
 
     def setup(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         self._client = pubsub_v1.SubscriberClient()
 
@@ -248,7 +248,7 @@ class ReadFromPubSub(beam.PTransform):
             if path and (not path.startswith("projects/") or f"/{kind}/" not in path):
                 raise ConfigError(name, f"expected projects/PROJECT/{kind}/NAME, got {path!r}")
         self._subscription, self._topic = subscription, topic
-        self._settings = {
+        self._settings: dict[str, Any] = {
             "max_records": max_records,
             "timestamp_attribute": timestamp_attribute,
             "id_label": id_label,

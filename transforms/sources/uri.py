@@ -114,9 +114,10 @@ def _pubsub(
     from transforms.sources.pubsub import ReadFromPubSub
 
     _check_params("pubsub", query, _PUBSUB_PARAMS)
-    kind = "subscription" if "/subscriptions/" in path else "topic"
+    is_subscription = "/subscriptions/" in path
     return ReadFromPubSub(
-        **{kind: path},
+        subscription=path if is_subscription else None,
+        topic=None if is_subscription else path,
         bounded=bounded,
         max_records=max_records,
         timestamp_attribute=_last(query, "timestamp_attribute"),
