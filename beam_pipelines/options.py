@@ -29,7 +29,8 @@ class SourceOptions(PipelineOptions):
     def _add_argparse_args(cls, parser: Any) -> None:
         parser.add_argument(
             "--source",
-            help="source URI, e.g. kafka://127.0.0.1:9092/tweets?group=g&start=earliest",
+            help="source URI: kafka://HOST:PORT/TOPIC, kinesis://STREAM, "
+            "pubsub://projects/P/subscriptions/S or file:///PATH/*.jsonl",
         )
         parser.add_argument(
             "--bounded",
