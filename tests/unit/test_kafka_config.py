@@ -65,7 +65,14 @@ def test_read_from_kafka_config_errors(kwargs, message):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("kinesis://s", r"--source: expected a kafka://HOST:PORT/TOPIC URI"),
+        ("nats://s", r"--source: expected kafka://HOST:PORT/TOPIC, kinesis://STREAM, pubsub://"),
+        ("kinesis://a/b", "--source: expected kinesis://STREAM"),
+        ("kinesis://s?start=oldest", "iterator_type: expected one of"),
+        ("kinesis://s?colour=red", r"--source: unknown kinesis:// parameters \['colour'\]"),
+        ("pubsub://projects/p/things/x", "topic: expected projects/PROJECT/topics/NAME"),
+        ("pubsub://projects/p/topics/t?x=1", r"unknown pubsub:// parameters \['x'\]"),
+        ("file://", "--source: expected file:///PATH/PATTERN"),
+        ("file:///d/*.csv?format=csv", "format: expected one of"),
         ("kafka://h:1/", "--source: expected kafka://HOST:PORT/TOPIC"),
         ("kafka://h:1/t?colour=red", r"--source: unknown kafka:// parameters \['colour'\]"),
         ("kafka://h:1/t?partitions=a", "--source: bad number"),
