@@ -231,3 +231,18 @@ def test_an_unknown_stream_fails_naming_it(moto_endpoint):
         Exception, match="cannot list the shards of Kinesis stream 'no-such-stream'"
     ):
         _read(moto_endpoint, "no-such-stream", bounded=True)
+
+
+def test_throttled_get_records_back_off_and_nothing_is_lost(moto_endpoint):
+    from tests.throttle_proxy import ThrottlingProxy
+
+    client = _client(moto_endpoint)
+    stream = _new_stream(client, 1)
+    values = [f"v{n}".encode() for n in range(50)]
+    _put(client, stream, values)
+    # botocore (standard retries) tries a call 4 times; then the reader backs off, calls again.
+    with ThrottlingProxy(moto_endpoint, operation="GetRecords", count=5) as proxy:
+        records = _read(proxy.url, stream, bounded=True)
+    assert sorted(r.value for r in records) == sorted(values)
+    assert len(proxy.refused) == 5
+    assert proxy.refused[4] - proxy.refused[3] >= 0.2  # the reader waited before calling again
