@@ -118,6 +118,7 @@ def test_bounded_read_during_a_live_split_and_merge_reads_everything_put_before_
     records = _read(kinesalite_endpoint, stream, bounded=True)
     reshard.join()
     assert 0 < resharded[0] < 300  # the reshard happened while the read was under way
+    print(f"resharded after {resharded[0]} of 300 records were read")
     values = sorted(r.value for r in records)
     assert values == sorted(before)  # nothing lost, nothing twice, nothing from after the start
 
