@@ -33,7 +33,6 @@ from runners.services import (
 )
 from transforms.sources import read_from_uri
 
-
 # Counts reported by the in-process runner (a module global: the DoFn is pickled by reference).
 _COUNTS: list[int] = []
 
