@@ -32,6 +32,7 @@ from transforms.sources.kafka_partitions import (
     StartPosition,
     plan_partition_reads,
 )
+from transforms.sources.watermark import advance_watermark
 
 __all__ = ["ReadFromKafka"]
 
@@ -176,7 +177,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             return True
         if caught_up:
             if time.monotonic() - last_data >= self._idle_s:
-                _advance(watermark, Timestamp.now() - Duration(micros=self._lag_ms * 1000))
+                advance_watermark(watermark, Timestamp.now() - Duration(micros=self._lag_ms * 1000))
             return False
         if element.stop_offset != UNBOUNDED and time.monotonic() - last_data >= self._stall_s:
             raise SourceUnavailableError(
@@ -213,7 +214,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             headers=list(message.headers() or ()),  # type: ignore[arg-type]
             event_time_ms=ts_ms,
         )
-        _advance(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
+        advance_watermark(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
         return TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
 
     def _checkpoint(self, tracker: Any, deadline: float) -> bool:
@@ -245,12 +246,6 @@ class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
 def _is_eof(message: Message) -> bool:
     error = message.error()
     return error is not None and error.code() == KafkaError._PARTITION_EOF
-
-
-def _advance(watermark: ManualWatermarkEstimator, candidate: Timestamp) -> None:
-    current = watermark.current_watermark()
-    if current is None or candidate > current:
-        watermark.set_watermark(candidate)
 
 
 class ReadFromKafka(beam.PTransform):

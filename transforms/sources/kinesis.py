@@ -35,6 +35,7 @@ from transforms.sources.kinesis_shards import (
     ready_shards,
     split_limit,
 )
+from transforms.sources.watermark import advance_watermark
 
 __all__ = ["ReadFromKinesis", "kinesis_client"]
 
@@ -323,7 +324,7 @@ class _ReadShardsDoFn(beam.DoFn):
             event_time_ms=arrival_ms,
         )
         lag_ms = int(self._settings["max_out_of_orderness_s"] * 1000)
-        _advance(watermark, Timestamp(micros=(arrival_ms - lag_ms) * 1000))
+        advance_watermark(watermark, Timestamp(micros=(arrival_ms - lag_ms) * 1000))
         return TimestampedValue(record, Timestamp(micros=arrival_ms * 1000))
 
     def _advance_idle(
@@ -335,7 +336,7 @@ class _ReadShardsDoFn(beam.DoFn):
         now = time.monotonic()
         if active and all(now - caught_up_since.get(s, now + 1) >= idle_s for s in active):
             lag = Duration(micros=int(self._settings["max_out_of_orderness_s"] * 1e6))
-            _advance(watermark, Timestamp.now() - lag)
+            advance_watermark(watermark, Timestamp.now() - lag)
 
 
 class _ReadShardsUnboundedDoFn(_ReadShardsDoFn):
@@ -363,12 +364,6 @@ def _epoch_ms(value: Any) -> int:
     if isinstance(value, (int, float)):
         return int(value * 1000)
     return int(time.time() * 1000)
-
-
-def _advance(watermark: ManualWatermarkEstimator, candidate: Timestamp) -> None:
-    current = watermark.current_watermark()
-    if current is None or candidate > current:
-        watermark.set_watermark(candidate)
 
 
 class ReadFromKinesis(beam.PTransform):
