@@ -3,7 +3,7 @@
     python -m beam_pipelines.generate tweets --bootstrap 127.0.0.1:9092 --topic tweets \\
         --count 10000 --bad-ratio 0.05 [--framing confluent]
     python -m beam_pipelines.generate telemetry --bootstrap 127.0.0.1:9092 --topic telemetry \\
-        --count 10000 --vehicles 50 --versions 1,2
+        --count 10000 --vehicles 50 --versions 1,2 --max-delay-ms 30000 --late-ratio 0.01
 """
 
 from __future__ import annotations
@@ -104,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
         "--versions", default="1,2", help="vehicle_telemetry versions to write with, in turn"
     )
     telemetry.add_argument("--interval-ms", type=int, default=1000)
+    telemetry.add_argument(
+        "--physics-bad-ratio", type=float, default=0.0, help="share of impossible readings"
+    )
+    telemetry.add_argument(
+        "--max-delay-ms", type=int, default=0, help="readings arrive up to this late (out of order)"
+    )
+    telemetry.add_argument("--late-ratio", type=float, default=0.0, help="share of late readings")
+    telemetry.add_argument(
+        "--late-delay-ms", type=int, default=900_000, help="how late the late readings arrive"
+    )
     return parser
 
 
@@ -116,6 +126,10 @@ def _messages(args: argparse.Namespace) -> Iterable[GeneratedMessage]:
             versions=[int(v) for v in args.versions.split(",")],
             bad_ratio=args.bad_ratio,
             interval_ms=args.interval_ms,
+            physics_bad_ratio=args.physics_bad_ratio,
+            max_delay_ms=args.max_delay_ms,
+            late_ratio=args.late_ratio,
+            late_delay_ms=args.late_delay_ms,
             seed=args.seed,
             registry=registry,
         )

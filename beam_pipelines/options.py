@@ -15,9 +15,11 @@ __all__ = [
     "DeltaSinkOptions",
     "RegistryOptions",
     "SourceOptions",
+    "StorageOptions",
     "kafka_settings",
     "open_registry_from",
     "require",
+    "storage_options_from",
     "subject_version",
 ]
 
@@ -110,6 +112,58 @@ class RegistryOptions(PipelineOptions):
             help="auto: the subject's format (JSON subjects also take unframed JSON); "
             "avro or json: only that format",
         )
+
+
+class StorageOptions(PipelineOptions):
+    """Credentials and endpoints of the object store the outputs live in."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--storage_option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a delta-rs storage option for every output (repeatable), e.g. "
+            "AWS_ENDPOINT_URL=http://127.0.0.1:5000, AWS_REGION=eu-west-1, AWS_ALLOW_HTTP=true; "
+            "unset keys come from the environment (AWS_*, STORAGE_EMULATOR_HOST)",
+        )
+        parser.add_argument(
+            "--storage_config_file",
+            help="a properties file of storage options (keeps keys off the command line)",
+        )
+
+
+# Beam's own S3 flags (S3Options) and the storage options they mean.
+_BEAM_S3_FLAGS = {
+    "s3_endpoint_url": "AWS_ENDPOINT_URL",
+    "s3_region_name": "AWS_REGION",
+    "s3_access_key_id": "AWS_ACCESS_KEY_ID",
+    "s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "s3_session_token": "AWS_SESSION_TOKEN",
+}
+
+
+def storage_options_from(options: PipelineOptions) -> dict[str, str] | None:
+    """Storage options from Beam's ``--s3_*`` flags, then the file, then ``--storage_option``.
+
+    >>> storage_options_from(PipelineOptions(["--s3_endpoint_url=http://127.0.0.1:5000",
+    ...                                       "--storage_option", "aws_allow_http=true"]))
+    {'AWS_ENDPOINT_URL': 'http://127.0.0.1:5000', 'AWS_ALLOW_HTTP': 'true'}
+    """
+    every = options.get_all_options()
+    found = {key: str(every[flag]) for flag, key in _BEAM_S3_FLAGS.items() if every.get(flag)}
+    if found.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        found["AWS_ALLOW_HTTP"] = "true"
+    storage = options.view_as(StorageOptions)
+    settings = _settings(
+        "--storage_option",
+        storage.storage_option,
+        "--storage_config_file",
+        storage.storage_config_file,
+    )
+    found.update({key.upper(): value for key, value in settings.items()})
+    return found or None
 
 
 def open_registry_from(options: RegistryOptions) -> SchemaRegistry:

@@ -4,6 +4,7 @@
     kinesis://STREAM[?region=R&endpoint=URL]   PutRecords, partition key = message key
     pubsub://projects/P/topics/T       publish; attributes key and ts (event time, ms)
     file:///PATH.jsonl                 one value per line (for replay with file://)
+    file:///PATH.parquet               key, value, event_time_ms columns (binary values)
 
 Kinesis streams and Pub/Sub topics are created when missing (``partitions`` shards).
 """
@@ -123,8 +124,10 @@ def _to_pubsub(topic: str, messages: Iterable[GeneratedMessage]) -> Counter[str]
 
 
 def _to_file(path: Path, messages: Iterable[GeneratedMessage]) -> Counter[str]:
-    kinds: Counter[str] = Counter()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix in (".parquet", ".pq"):
+        return _to_parquet(path, messages)
+    kinds: Counter[str] = Counter()
     with path.open("wb") as handle:
         for message in messages:
             if not message.value or b"\n" in message.value:
@@ -132,4 +135,23 @@ def _to_file(path: Path, messages: Iterable[GeneratedMessage]) -> Counter[str]:
                 continue
             handle.write(message.value + b"\n")
             kinds[message.kind] += 1
+    return kinds
+
+
+def _to_parquet(path: Path, messages: Iterable[GeneratedMessage]) -> Counter[str]:
+    """Raw messages as Parquet rows: any bytes fit, in arrival order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds: Counter[str] = Counter()
+    columns: dict[str, list] = {"key": [], "value": [], "event_time_ms": []}
+    for message in messages:
+        columns["key"].append(message.key)
+        columns["value"].append(message.value)
+        columns["event_time_ms"].append(message.timestamp_ms)
+        kinds[message.kind] += 1
+    schema = pa.schema(
+        [("key", pa.binary()), ("value", pa.binary()), ("event_time_ms", pa.int64())]
+    )
+    pq.write_table(pa.Table.from_pydict(columns, schema=schema), path)
     return kinds

@@ -21,6 +21,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_pipelines.counting import CountDeadLetters, CountValid
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RegistryOptions,
@@ -31,7 +32,6 @@ from beam_pipelines.options import (
     subject_version,
 )
 from runners.presets import resolve_runner
-from transforms.deadletter import DeadLetter
 from transforms.errors import DataplaneError
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
@@ -71,17 +71,9 @@ class SentimentOptions(PipelineOptions):
         )
 
 
-class _CountDeadLetters(beam.DoFn):
-    def process(self, letter: DeadLetter) -> Any:
-        Metrics.counter("dataplane.dead_letters", letter.error_type).inc()
-        Metrics.counter("dataplane.pipeline", "dead_letters").inc()
-        yield letter
-
-
 class _CountLabels(beam.DoFn):
     def process(self, row: dict[str, Any]) -> Any:
         Metrics.counter("dataplane.labels", row["sentiment_label"]).inc()
-        Metrics.counter("dataplane.pipeline", "valid").inc()
         yield row
 
 
@@ -112,9 +104,13 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     dead = (
         (bad_json, bad_text, bad_score)
         | "AllDeadLetters" >> beam.Flatten()
-        | "CountDeadLetters" >> beam.ParDo(_CountDeadLetters())
+        | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
     )
-    counted = scored | "CountLabels" >> beam.ParDo(_CountLabels())
+    counted = (
+        scored
+        | "CountLabels" >> beam.ParDo(_CountLabels())
+        | "CountValid" >> beam.ParDo(CountValid())
+    )
     commits = counted | "WriteScored" >> WriteToDelta(
         output, schema=SENTIMENT_SCHEMA, app_id=app_id, **write_args
     )

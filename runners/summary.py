@@ -27,14 +27,16 @@ class TableStats:
     rows: int
 
     @classmethod
-    def of(cls, uri: str | None) -> TableStats | None:
+    def of(
+        cls, uri: str | None, storage_options: dict[str, str] | None = None
+    ) -> TableStats | None:
         if not uri:
             return None
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            table = DeltaTable(uri)
+            table = DeltaTable(uri, storage_options=storage_options)
         except TableNotFoundError:
             return cls(uri, None, 0, 0)
         return cls(
@@ -42,6 +44,13 @@ class TableStats:
         )
 
 
+# Namespaces whose counters the summary lists one by one.
+_DETAIL_NAMESPACES = (
+    "dataplane.windows/",
+    "dataplane.parquet/",
+    "dataplane.delta_merge/",
+    "dataplane.quality/",
+)
 # The metric namespaces of our sources; each counts ``records_read``.
 _SOURCES = ("kafka", "kinesis", "pubsub", "files")
 
@@ -69,7 +78,13 @@ class RunSummary:
 
     @classmethod
     def collect(
-        cls, result: Any, *, output: str | None, dlq: str | None, elapsed_s: float
+        cls,
+        result: Any,
+        *,
+        output: str | None,
+        dlq: str | None,
+        elapsed_s: float,
+        storage_options: dict[str, str] | None = None,
     ) -> RunSummary:
         counters = _counters(result)
         return cls(
@@ -84,8 +99,8 @@ class RunSummary:
             rows_already_committed=counters.get("dataplane.delta/rows_already_committed", 0),
             commits=counters.get("dataplane.delta/commits", 0),
             elapsed_s=elapsed_s,
-            output=TableStats.of(output),
-            dlq=TableStats.of(dlq),
+            output=TableStats.of(output, storage_options),
+            dlq=TableStats.of(dlq, storage_options),
             counters=counters,
         )
 
@@ -101,6 +116,9 @@ class RunSummary:
             table.add_row(f"  {reason}", f"{count:,}")
         for label, count in sorted(self.labels.items()):
             table.add_row(f"sentiment {label}", f"{count:,}")
+        for name, count in sorted(self.counters.items()):
+            if name.startswith(_DETAIL_NAMESPACES):
+                table.add_row(name.removeprefix("dataplane."), f"{count:,}")
         table.add_row(
             "rows written / already in table",
             f"{self.rows_written:,} / {self.rows_already_committed:,}",

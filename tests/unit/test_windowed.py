@@ -142,10 +142,12 @@ def test_early_panes_then_on_time_pane() -> None:
 def test_sliding_windows_count_each_record_in_every_window_holding_it() -> None:
     rows = [reading("v1", t, 50) for t in (10, 70, 130)]
     panes, late = collect(
-        lambda p: p
-        | beam.Create(rows)
-        | beam.Map(at)
-        | WindowedAggregate("vehicle_id", SpeedStats(), size_s=120, period_s=60)
+        lambda p: (
+            p
+            | beam.Create(rows)
+            | beam.Map(at)
+            | WindowedAggregate("vehicle_id", SpeedStats(), size_s=120, period_s=60)
+        )
     )
     counts = {p["window_start_ms"] // 1000: p["count"] for p in panes}
     assert counts == {-60: 1, 0: 2, 60: 2, 120: 1}

@@ -13,7 +13,7 @@ from apache_beam.pvalue import TaggedOutput
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.errors import ConfigError
 
-__all__ = ["Bound", "CheckBounds", "TELEMETRY_BOUNDS", "bound_violation"]
+__all__ = ["TELEMETRY_BOUNDS", "Bound", "CheckBounds", "bound_violation"]
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ class _GeohashDoFn(beam.DoFn):
 class Geohash(beam.PTransform):
     """Adds the geohash zone of each row's latitude/longitude.
 
-    Precision 5 is a cell of about 4.9 km × 4.9 km, 6 about 1.2 km × 0.6 km,
-    7 about 153 m × 153 m.
+    Precision 5 is a cell of about 4.9 by 4.9 km, 6 about 1.2 by 0.6 km,
+    7 about 153 by 153 m.
 
     Args:
         precision: geohash characters, 1..12.

@@ -299,7 +299,8 @@ class WindowedAggregate(beam.PTransform):
         key = self._spec.key_field
         return (
             rows
-            | "KeyBy" >> beam.Map(lambda row: (str(row[key]), row)).with_output_types(
+            | "KeyBy"
+            >> beam.Map(lambda row: (str(row[key]), row)).with_output_types(
                 beam.typehints.KV[str, Any]
             )
             | "IntoGlobalWindow" >> beam.WindowInto(GlobalWindows())

@@ -1,6 +1,17 @@
-"""Sinks: idempotent writers to Delta Lake (and, later, Parquet)."""
+"""Sinks: idempotent writers to Delta Lake (append and merge) and partitioned Parquet."""
 
 from transforms.sinks.delta import WriteDeadLettersToDelta, WriteToDelta
 from transforms.sinks.delta_commit import CommitOutcome, DeltaCommitter
+from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, MergeOutcome
+from transforms.sinks.parquet import WriteToPartitionedParquet
 
-__all__ = ["CommitOutcome", "DeltaCommitter", "WriteDeadLettersToDelta", "WriteToDelta"]
+__all__ = [
+    "CommitOutcome",
+    "DeltaCommitter",
+    "MergeCommitter",
+    "MergeIntoDelta",
+    "MergeOutcome",
+    "WriteDeadLettersToDelta",
+    "WriteToDelta",
+    "WriteToPartitionedParquet",
+]

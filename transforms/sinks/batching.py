@@ -1,0 +1,131 @@
+"""BatchByKey: the batching step of every sink (size and latency bounds, per key).
+
+Beam's ``GroupIntoBatches`` would do, but Beam's in-process FnApiRunner (2.77)
+keeps the timers of every stateful step in buffers named by timer family alone,
+shared across steps: two ``GroupIntoBatches`` in one pipeline then read each
+other's timers (a decoding error when their key coders differ, bundles left
+pending otherwise). This step gives its timers names unique to each use, and
+keys are text so that key coders agree everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder, VarIntCoder
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.transforms.combiners import CountCombineFn
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    CombiningValueStateSpec,
+    ReadModifyWriteStateSpec,
+    TimeDomain,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+__all__ = ["TEXT_KEYED", "BatchByKey"]
+
+TEXT_KEYED = beam.typehints.KV[str, Any]
+
+
+def _batch_dofn(size: int, latency_s: float | None, timer_suffix: str) -> beam.DoFn:
+    """A batching DoFn whose timer families are named after ``timer_suffix``.
+
+    ``latency_s`` None sets no processing-time timer (batch runs: the in-process
+    runner does not wait for such timers and fails on any left pending).
+    """
+    flush_spec = TimerSpec(f"flush-{timer_suffix}", TimeDomain.REAL_TIME)
+    end_spec = TimerSpec(f"end-{timer_suffix}", TimeDomain.WATERMARK)
+
+    class _BatchDoFn(beam.DoFn):
+        ROWS = BagStateSpec("rows", PickleCoder())
+        COUNT = CombiningValueStateSpec("count", VarIntCoder(), CountCombineFn())
+        ARMED = ReadModifyWriteStateSpec("armed", VarIntCoder())
+
+        def process(
+            self,
+            element: tuple[str, Any],
+            window: Any = beam.DoFn.WindowParam,
+            rows: Any = beam.DoFn.StateParam(ROWS),
+            count: Any = beam.DoFn.StateParam(COUNT),
+            armed: Any = beam.DoFn.StateParam(ARMED),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+            end: Any = beam.DoFn.TimerParam(end_spec),
+        ) -> Iterator[tuple[str, list]]:
+            key, row = element
+            if not armed.read():
+                end.set(window.max_timestamp())
+                if latency_s is not None:
+                    flush.set(Timestamp.now() + Duration(seconds=latency_s))
+                armed.write(1)
+            rows.add(row)
+            count.add(1)
+            if count.read() >= size:
+                yield from _drain(key, rows, count, armed, flush)
+
+        @on_timer(flush_spec)
+        def on_flush(
+            self,
+            key: str = beam.DoFn.KeyParam,
+            rows: Any = beam.DoFn.StateParam(ROWS),
+            count: Any = beam.DoFn.StateParam(COUNT),
+            armed: Any = beam.DoFn.StateParam(ARMED),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+        ) -> Iterator[tuple[str, list]]:
+            yield from _drain(key, rows, count, armed, flush)
+
+        @on_timer(end_spec)
+        def on_end(
+            self,
+            key: str = beam.DoFn.KeyParam,
+            rows: Any = beam.DoFn.StateParam(ROWS),
+            count: Any = beam.DoFn.StateParam(COUNT),
+            armed: Any = beam.DoFn.StateParam(ARMED),
+            flush: Any = beam.DoFn.TimerParam(flush_spec),
+        ) -> Iterator[tuple[str, list]]:
+            yield from _drain(key, rows, count, armed, flush)
+
+    return _BatchDoFn()
+
+
+def _drain(key: str, rows: Any, count: Any, armed: Any, flush: Any) -> Iterator[tuple[str, list]]:
+    batch = list(rows.read())
+    rows.clear()
+    count.clear()
+    armed.clear()
+    flush.clear()
+    if batch:
+        yield key, batch
+
+
+class BatchByKey(beam.PTransform):
+    """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches.
+
+    A batch is emitted when it holds ``size`` rows, when its first row has waited
+    ``max_latency_s`` (processing time; streaming pipelines only), or when the
+    window ends.
+
+    Example:
+        >>> import apache_beam as beam
+        >>> with beam.Pipeline() as p:
+        ...     _ = (p | beam.Create([("t", n) for n in range(5)]) | BatchByKey(2, 5.0)
+        ...            | beam.Map(lambda kv: len(kv[1])) | beam.combiners.ToList()
+        ...            | beam.Map(lambda sizes: print(sorted(sizes))))
+        [1, 2, 2]
+    """
+
+    def __init__(self, size: int, max_latency_s: float) -> None:
+        super().__init__()
+        self._size, self._latency_s = size, max_latency_s
+        self._suffix = uuid.uuid4().hex[:12]
+
+    def expand(self, keyed: beam.PCollection) -> beam.PCollection:
+        streaming = keyed.pipeline.options.view_as(StandardOptions).streaming
+        latency_s = self._latency_s if streaming else None
+        dofn = _batch_dofn(self._size, latency_s, self._suffix)
+        return keyed | "Batch" >> beam.ParDo(dofn).with_input_types(TEXT_KEYED)

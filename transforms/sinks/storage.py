@@ -1,0 +1,89 @@
+"""Object-store access for our writers: one set of storage options for Delta and Parquet.
+
+The options are delta-rs's (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...; keys
+are case-insensitive); :func:`arrow_filesystem` maps the same options onto a
+pyarrow filesystem, so one ``--storage_option`` flag serves both writers. Values
+not given fall back to the standard environment variables at call time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+from transforms.errors import ConfigError
+
+__all__ = ["arrow_filesystem", "normalised_options"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def normalised_options(options: Mapping[str, str] | None) -> dict[str, str]:
+    """Storage options with upper-case keys.
+
+    >>> normalised_options({"aws_region": "eu-west-1"})
+    {'AWS_REGION': 'eu-west-1'}
+    """
+    return {key.upper(): str(value) for key, value in (options or {}).items()}
+
+
+def arrow_filesystem(
+    uri: str, storage_options: Mapping[str, str] | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and the path inside it for a local path, ``s3://`` or ``gs://`` URI.
+
+    >>> fs, path = arrow_filesystem("/tmp/lake/readings")
+    >>> type(fs).__name__, path
+    ('LocalFileSystem', '/tmp/lake/readings')
+    >>> arrow_filesystem("hdfs://x/y")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    transforms.errors.ConfigError: uri: unsupported scheme 'hdfs' in 'hdfs://x/y'; expected ...
+    """
+    parsed = urlparse(uri)
+    options = normalised_options(storage_options)
+    if parsed.scheme in ("", "file"):
+        return pafs.LocalFileSystem(), os.path.abspath(parsed.path if parsed.scheme else uri)
+    path = f"{parsed.netloc}{parsed.path}".rstrip("/")
+    if parsed.scheme in ("s3", "s3a"):
+        return _s3(options), path
+    if parsed.scheme == "gs":
+        return _gcs(options), path
+    raise ConfigError(
+        "uri",
+        f"unsupported scheme {parsed.scheme!r} in {uri!r}; expected a local path, s3:// or gs://",
+    )
+
+
+def _option(options: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = options.get(name) or os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _s3(options: Mapping[str, str]) -> pafs.S3FileSystem:
+    endpoint = _option(options, "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT")
+    region = _option(options, "AWS_REGION", "AWS_DEFAULT_REGION")
+    return pafs.S3FileSystem(
+        access_key=_option(options, "AWS_ACCESS_KEY_ID"),
+        secret_key=_option(options, "AWS_SECRET_ACCESS_KEY"),
+        session_token=_option(options, "AWS_SESSION_TOKEN"),
+        region=region or "us-east-1",
+        endpoint_override=endpoint,
+        allow_bucket_creation=False,
+    )
+
+
+def _gcs(options: Mapping[str, str]) -> pafs.GcsFileSystem:
+    endpoint = _option(options, "GOOGLE_ENDPOINT_URL", "STORAGE_EMULATOR_HOST")
+    if endpoint is None:
+        anonymous = (_option(options, "GOOGLE_ANONYMOUS") or "").lower() in _TRUE
+        return pafs.GcsFileSystem(anonymous=anonymous)
+    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return pafs.GcsFileSystem(
+        anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme or "http"
+    )
