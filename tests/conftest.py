@@ -107,3 +107,18 @@ def pubsub_emulator() -> Iterator[str]:
         os.environ.pop("PUBSUB_EMULATOR_HOST", None)
     else:
         os.environ["PUBSUB_EMULATOR_HOST"] = saved
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """A GCS emulator with bucket ``lake`` for the session; STORAGE_EMULATOR_HOST points at it."""
+    from runners.services import LocalGcsEmulator
+
+    saved = os.environ.get("STORAGE_EMULATOR_HOST")
+    with LocalGcsEmulator(bucket="lake") as emulator:
+        os.environ["STORAGE_EMULATOR_HOST"] = emulator.endpoint_url
+        yield emulator.endpoint_url
+    if saved is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = saved

@@ -1,0 +1,106 @@
+"""``dataplane quality TABLE --suite FILE``: a Great Expectations gate over a whole table.
+
+Exits 0 when the table meets every expectation of the suite, 1 when it does not
+(the failing expectations are listed), 2 for bad usage or an unreadable table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+from transforms.errors import ConfigError
+from transforms.quality import QualityReport, SuiteRunner
+from transforms.sinks.storage import arrow_filesystem, normalised_options
+
+__all__ = ["add_quality_command", "read_any_table"]
+
+
+def add_quality_command(groups: Any) -> None:
+    """Adds the ``quality`` subcommand to the ``dataplane`` parser."""
+    quality = groups.add_parser(
+        "quality",
+        help="check a Delta table or Parquet directory against a Great Expectations suite",
+        description="Validates the whole table against a suite file (GX JSON). Exit status "
+        "0: it passes; 1: it fails (failures listed); 2: bad usage or unreadable table.",
+    )
+    quality.add_argument("table", help="Delta table or Parquet directory: path, s3:// or gs://")
+    quality.add_argument("--suite", required=True, help="the suite's JSON file")
+    quality.add_argument(
+        "--format",
+        choices=("auto", "delta", "parquet"),
+        default="auto",
+        help="auto: Delta when the table has a _delta_log, else Hive-partitioned Parquet",
+    )
+    quality.add_argument("--version", type=int, help="a Delta table version (default: latest)")
+    quality.add_argument(
+        "--storage_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="storage option, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)",
+    )
+    quality.set_defaults(run=_run_quality)
+
+
+def _storage(items: list[str]) -> dict[str, str]:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--storage_option", f"expected KEY=VALUE, got {key!r}")
+        options[key] = value
+    return normalised_options(options)
+
+
+def read_any_table(
+    uri: str, *, fmt: str = "auto", version: int | None = None, storage: dict[str, str]
+) -> pa.Table:
+    """A Delta table (at ``version``) or a Hive-partitioned Parquet directory, as Arrow."""
+    from deltalake import DeltaTable
+
+    is_delta = fmt == "delta" or (
+        fmt == "auto" and DeltaTable.is_deltatable(uri, storage_options=storage or None)
+    )
+    if is_delta:
+        return DeltaTable(uri, version=version, storage_options=storage or None).to_pyarrow_table()
+    if version is not None:
+        raise ConfigError("--version", "applies to Delta tables only")
+    import pyarrow.dataset as ds
+
+    filesystem, path = arrow_filesystem(uri, storage)
+    return ds.dataset(path, filesystem=filesystem, partitioning="hive").to_table()
+
+
+def _run_quality(args: argparse.Namespace) -> int:
+    runner = SuiteRunner(args.suite)
+    try:
+        table = read_any_table(
+            args.table, fmt=args.format, version=args.version, storage=_storage(args.storage_option)
+        )
+    except (OSError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError("TABLE", f"cannot read {args.table}: {err}") from None
+    report = runner.validate(table)
+    _print(args.table, report)
+    return 0 if report.success else 1
+
+
+def _print(uri: str, report: QualityReport, console: Console | None = None) -> None:
+    console = console or Console()
+    verdict = "[green]passed[/]" if report.success else "[red]FAILED[/]"
+    console.print(
+        f"{uri}: suite {report.suite} {verdict} · {report.rows:,} rows · "
+        f"{report.evaluated - len(report.failures)}/{report.evaluated} expectations met"
+    )
+    if report.failures:
+        table = Table("expectation", "columns", "unexpected rows")
+        for failure in report.failures:
+            count = "" if failure.unexpected_count is None else f"{failure.unexpected_count:,}"
+            table.add_row(failure.expectation, failure.columns, count)
+        console.print(table)
