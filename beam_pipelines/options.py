@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,10 @@ __all__ = [
     "RegistryOptions",
     "SourceOptions",
     "StorageOptions",
+    "help_requested",
     "kafka_settings",
     "open_registry_from",
+    "print_help",
     "require",
     "storage_options_from",
     "subject_version",
@@ -240,3 +244,26 @@ def _read_properties(flag: str, path: Path) -> dict[str, str]:
             raise ConfigError(flag, f"{path}:{number}: expected KEY=VALUE")
         settings[key.strip()] = value.strip()
     return settings
+
+
+def help_requested(argv: Sequence[str] | None) -> bool:
+    """Whether the command line asks for help (Beam's own parser would print none)."""
+    import sys
+
+    return any(flag in ("-h", "--help") for flag in (sys.argv[1:] if argv is None else argv))
+
+
+def print_help(prog: str, description: str, groups: Sequence[type[PipelineOptions]]) -> None:
+    """Prints every flag of ``groups`` (and Beam's runner flags), grouped by class."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog="Any other Beam pipeline option (e.g. --project, --temp_location, "
+        "--flink_master) is passed to the runner unchanged.",
+    )
+    for group in [*groups, StandardOptions]:
+        section = parser.add_argument_group(group.__name__, (group.__doc__ or "").strip())
+        group._add_argparse_args(section)  # type: ignore[arg-type]
+    parser.print_help()

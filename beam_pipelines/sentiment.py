@@ -26,8 +26,10 @@ from beam_pipelines.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
+    help_requested,
     kafka_settings,
     open_registry_from,
+    print_help,
     require,
     subject_version,
 )
@@ -149,6 +151,13 @@ def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> An
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: runs the pipeline and prints the summary of a bounded run."""
+    if help_requested(argv):
+        print_help(
+            "python -m beam_pipelines.sentiment",
+            "Tweets scored with VADER sentiment, into Delta.",
+            [SourceOptions, RegistryOptions, SentimentOptions, DeltaSinkOptions],
+        )
+        return 0
     try:
         summary = run(argv, show_progress=sys.stderr.isatty())
     except DataplaneError as err:

@@ -33,8 +33,11 @@ from beam_pipelines.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
+    StorageOptions,
+    help_requested,
     kafka_settings,
     open_registry_from,
+    print_help,
     require,
     storage_options_from,
     subject_version,
@@ -344,6 +347,13 @@ def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> An
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: runs the pipeline and prints the summary of a bounded run."""
+    if help_requested(argv):
+        print_help(
+            "python -m beam_pipelines.telemetry",
+            "5-minute average speed per vehicle in event time, into Delta and Parquet.",
+            [SourceOptions, RegistryOptions, TelemetryOptions, DeltaSinkOptions, StorageOptions],
+        )
+        return 0
     try:
         summary = run(argv, show_progress=sys.stderr.isatty())
     except DataplaneError as err:
