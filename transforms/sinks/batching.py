@@ -33,12 +33,8 @@ __all__ = ["TEXT_KEYED", "BatchByKey"]
 TEXT_KEYED = beam.typehints.KV[str, Any]
 
 
-def _batch_dofn(size: int, latency_s: float | None, timer_suffix: str) -> beam.DoFn:
-    """A batching DoFn whose timer families are named after ``timer_suffix``.
-
-    ``latency_s`` None sets no processing-time timer (batch runs: the in-process
-    runner does not wait for such timers and fails on any left pending).
-    """
+def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
+    """A batching DoFn (for streaming) whose timer families are named after ``timer_suffix``."""
     flush_spec = TimerSpec(f"flush-{timer_suffix}", TimeDomain.REAL_TIME)
     end_spec = TimerSpec(f"end-{timer_suffix}", TimeDomain.WATERMARK)
 
@@ -60,8 +56,7 @@ def _batch_dofn(size: int, latency_s: float | None, timer_suffix: str) -> beam.D
             key, row = element
             if not armed.read():
                 end.set(window.max_timestamp())
-                if latency_s is not None:
-                    flush.set(Timestamp.now() + Duration(seconds=latency_s))
+                flush.set(Timestamp.now() + Duration(seconds=latency_s))
                 armed.write(1)
             rows.add(row)
             count.add(1)
@@ -106,9 +101,11 @@ def _drain(key: str, rows: Any, count: Any, armed: Any, flush: Any) -> Iterator[
 class BatchByKey(beam.PTransform):
     """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches.
 
-    A batch is emitted when it holds ``size`` rows, when its first row has waited
-    ``max_latency_s`` (processing time; streaming pipelines only), or when the
-    window ends.
+    In streaming, a batch is emitted when it holds ``size`` rows, when its first
+    row has waited ``max_latency_s`` (processing time), or when the window ends. A
+    batch pipeline groups each key once and cuts the group into ``size`` rows
+    (the in-process runner does not wait for processing-time timers and fails on
+    any left pending).
 
     Example:
         >>> import apache_beam as beam
@@ -125,7 +122,25 @@ class BatchByKey(beam.PTransform):
         self._suffix = uuid.uuid4().hex[:12]
 
     def expand(self, keyed: beam.PCollection) -> beam.PCollection:
-        streaming = keyed.pipeline.options.view_as(StandardOptions).streaming
-        latency_s = self._latency_s if streaming else None
-        dofn = _batch_dofn(self._size, latency_s, self._suffix)
+        if not keyed.pipeline.options.view_as(StandardOptions).streaming:
+            # A batch run groups once and cuts the groups: no per-row state calls.
+            size = self._size
+            return (
+                keyed
+                | "Group" >> beam.GroupByKey().with_input_types(TEXT_KEYED)
+                | "Cut" >> beam.FlatMap(lambda group: _chunks(group, size))
+            )
+        dofn = _batch_dofn(self._size, self._latency_s, self._suffix)
         return keyed | "Batch" >> beam.ParDo(dofn).with_input_types(TEXT_KEYED)
+
+
+def _chunks(group: tuple[str, Any], size: int) -> Iterator[tuple[str, list]]:
+    key, rows = group
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield key, batch
+            batch = []
+    if batch:
+        yield key, batch
