@@ -265,5 +265,5 @@ def print_help(prog: str, description: str, groups: Sequence[type[PipelineOption
     )
     for group in [*groups, StandardOptions]:
         section = parser.add_argument_group(group.__name__, (group.__doc__ or "").strip())
-        group._add_argparse_args(section)  # type: ignore[arg-type]
+        group._add_argparse_args(section)  # type: ignore[attr-defined]
     parser.print_help()

@@ -162,12 +162,13 @@ class SuiteRunner:
         )
         failures = [
             Failure(
-                expectation=str(item.expectation_config.type),
-                columns=_columns(item.expectation_config.kwargs),
+                expectation=str(config.type) if config else "unknown",
+                columns=_columns(config.kwargs) if config else "",
                 unexpected_count=(item.result or {}).get("unexpected_count"),
             )
             for item in result.results
             if not item.success
+            for config in [item.expectation_config]
         ]
         evaluated = int(result.statistics["evaluated_expectations"])
         return QualityReport(self.name, table.num_rows, evaluated, failures)

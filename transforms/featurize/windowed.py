@@ -119,7 +119,7 @@ class _WindowedAggregateDoFn(beam.DoFn):
     def process(
         self,
         element: tuple[Any, dict[str, Any]],
-        timestamp: Timestamp = beam.DoFn.TimestampParam,
+        timestamp: Any = beam.DoFn.TimestampParam,
         windows_state: Any = beam.DoFn.StateParam(WINDOWS),
         watermark_state: Any = beam.DoFn.StateParam(WATERMARK),
         timer_at: Any = beam.DoFn.StateParam(TIMER_AT),
@@ -150,7 +150,7 @@ class _WindowedAggregateDoFn(beam.DoFn):
     def on_deadline(
         self,
         key: Any = beam.DoFn.KeyParam,
-        fired: Timestamp = beam.DoFn.TimestampParam,
+        fired: Any = beam.DoFn.TimestampParam,
         windows_state: Any = beam.DoFn.StateParam(WINDOWS),
         watermark_state: Any = beam.DoFn.StateParam(WATERMARK),
         timer_at: Any = beam.DoFn.StateParam(TIMER_AT),

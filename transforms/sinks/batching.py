@@ -66,7 +66,7 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
         @on_timer(flush_spec)
         def on_flush(
             self,
-            key: str = beam.DoFn.KeyParam,
+            key: Any = beam.DoFn.KeyParam,
             rows: Any = beam.DoFn.StateParam(ROWS),
             count: Any = beam.DoFn.StateParam(COUNT),
             armed: Any = beam.DoFn.StateParam(ARMED),
@@ -77,7 +77,7 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
         @on_timer(end_spec)
         def on_end(
             self,
-            key: str = beam.DoFn.KeyParam,
+            key: Any = beam.DoFn.KeyParam,
             rows: Any = beam.DoFn.StateParam(ROWS),
             count: Any = beam.DoFn.StateParam(COUNT),
             armed: Any = beam.DoFn.StateParam(ARMED),
