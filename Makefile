@@ -35,6 +35,7 @@ format: install
 bench: install
 	$(BIN)/python -m bench.bench_sentiment
 	$(BIN)/python -m bench.bench_decode
+	$(BIN)/python -m bench.bench_telemetry
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
