@@ -8,6 +8,8 @@ Subcommands::
                                            a new version would honour it (for CI)
     dataplane schemas serve --port P       the Confluent REST API over the schema files
     dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
+    dataplane pipelines                    the runnable pipelines, one line each
+    dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
 
 Exit status: 0 when all is well, 1 when a check finds problems, 2 for bad usage
 or configuration.
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runners.pipelines_cli import add_pipeline_commands
 from runners.quality_cli import add_quality_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
 from schemas.codecs import codec_for
@@ -83,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
     add_quality_command(groups)
+    add_pipeline_commands(groups)
     return parser
 
 
