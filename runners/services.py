@@ -17,6 +17,7 @@ from transforms.errors import ConfigError, SourceUnavailableError
 
 __all__ = [
     "LocalGcsEmulator",
+    "LocalJobService",
     "LocalKafkaBroker",
     "LocalKinesalite",
     "LocalPubSubEmulator",
@@ -207,6 +208,37 @@ class MotoServer(LocalService):
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
     def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+
+class LocalJobService(LocalService):
+    """Beam's Python job service, the Fn API path Flink and Dataflow Runner v2 also take.
+
+    Run pipelines on it with ``--runner=PortableRunner --job_endpoint=<endpoint>
+    --environment_type=LOOPBACK``.
+
+    Example:
+        >>> with LocalJobService() as jobs:
+        ...     jobs.endpoint.startswith("localhost:")
+        True
+    """
+
+    name = "Beam job service"
+
+    @property
+    def endpoint(self) -> str:
+        return f"localhost:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            f"--port={self.port}",
+        ]
+
+    def __enter__(self) -> LocalJobService:
         self.start()
         return self
 
