@@ -17,7 +17,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),
-    package_data={"schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"]},  # incl. expectations/
+    package_data={
+        "schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"],  # incl. expectations/
+        "runners": ["profiles.yaml"],
+    },
     install_requires=[
         "apache-beam[gcp,aws]>=2.60",
         # The schema-registry client and its serializers; 2.16.1 pins a certifi release

@@ -260,8 +260,9 @@ def print_help(prog: str, description: str, groups: Sequence[type[PipelineOption
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        epilog="Any other Beam pipeline option (e.g. --project, --temp_location, "
-        "--flink_master) is passed to the runner unchanged.",
+        epilog="--profile NAME [--profiles_file FILE] puts a named runner profile's flags "
+        "first (see runners/profiles.yaml). Any other Beam pipeline option (e.g. --project, "
+        "--temp_location, --job_endpoint) is passed to the runner unchanged.",
     )
     for group in [*groups, StandardOptions]:
         section = parser.add_argument_group(group.__name__, (group.__doc__ or "").strip())

@@ -34,6 +34,7 @@ from beam_pipelines.options import (
     subject_version,
 )
 from runners.presets import resolve_runner
+from runners.profiles import expand_profile
 from transforms.errors import DataplaneError
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
@@ -132,7 +133,7 @@ def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> An
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
     from runners.summary import RunSummary, progress_display
 
-    options = PipelineOptions(argv)
+    options = PipelineOptions(expand_profile(argv))
     bounded = (
         options.view_as(SourceOptions).bounded or options.view_as(SourceOptions).max_records > 0
     )

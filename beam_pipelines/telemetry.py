@@ -43,6 +43,7 @@ from beam_pipelines.options import (
     subject_version,
 )
 from runners.presets import resolve_runner
+from runners.profiles import expand_profile
 from transforms.errors import ConfigError, DataplaneError
 from transforms.featurize import CheckBounds, ExtractEventTime, Geohash, WindowedAggregate
 from transforms.featurize.bounds import TELEMETRY_BOUNDS
@@ -326,7 +327,7 @@ def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> An
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
     from runners.summary import RunSummary, progress_display
 
-    options = PipelineOptions(argv)
+    options = PipelineOptions(expand_profile(argv))
     source = options.view_as(SourceOptions)
     runner = resolve_runner(options, bounded=source.bounded or source.max_records > 0)
     started = time.monotonic()
