@@ -45,7 +45,10 @@ setup(
             "hypothesis>=6",
             "moto[server]>=5",
             "gcp-storage-emulator>=2024.8",
+            "matplotlib>=3.7",
         ],
+        # Pictures: `dataplane graph` and `dataplane report`.
+        "viz": ["matplotlib>=3.7"],
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
     entry_points={"console_scripts": ["dataplane=runners.cli:main"]},

@@ -10,6 +10,7 @@ Subcommands::
     dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
     dataplane pipelines                    the runnable pipelines, one line each
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
+    dataplane graph PIPELINE --out F.png   a picture of its steps (also .svg)
 
 Exit status: 0 when all is well, 1 when a check finds problems, 2 for bad usage
 or configuration.
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runners.graph import add_graph_command
 from runners.pipelines_cli import add_pipeline_commands
 from runners.quality_cli import add_quality_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     add_quality_command(groups)
     add_pipeline_commands(groups)
+    add_graph_command(groups)
     return parser
 
 

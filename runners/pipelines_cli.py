@@ -8,7 +8,7 @@ from typing import Any
 
 from transforms.errors import ConfigError
 
-__all__ = ["PIPELINES", "add_pipeline_commands", "describe"]
+__all__ = ["PIPELINES", "add_pipeline_commands", "describe", "pipeline_module"]
 
 # Name → module; each module has main(argv) -> int and a docstring whose first line says
 # what it does.
@@ -51,11 +51,14 @@ def _list_pipelines(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_pipeline(args: argparse.Namespace) -> int:
-    if args.pipeline not in PIPELINES:
+def pipeline_module(name: str) -> Any:
+    """The module of pipeline ``name``; ConfigError listing the pipelines when unknown."""
+    if name not in PIPELINES:
         raise ConfigError(
-            "PIPELINE",
-            f"unknown pipeline {args.pipeline!r}; expected one of {', '.join(PIPELINES)}",
+            "PIPELINE", f"unknown pipeline {name!r}; expected one of {', '.join(PIPELINES)}"
         )
-    module = importlib.import_module(PIPELINES[args.pipeline])
-    return int(module.main(args.flags))
+    return importlib.import_module(PIPELINES[name])
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    return int(pipeline_module(args.pipeline).main(args.flags))

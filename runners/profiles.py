@@ -18,12 +18,12 @@ import yaml
 
 from transforms.errors import ConfigError
 
-__all__ = ["PACKAGED_PROFILES", "expand_profile", "profile_flags"]
+__all__ = ["PACKAGED_PROFILES", "expand_profile", "profile_flags", "take_flag"]
 
 PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles.yaml"
 
 
-def _take(argv: list[str], flag: str) -> str | None:
+def take_flag(argv: list[str], flag: str) -> str | None:
     """Removes ``--flag VALUE`` or ``--flag=VALUE`` from ``argv``; returns the value."""
     for index, item in enumerate(argv):
         if item == flag:
@@ -89,8 +89,8 @@ def expand_profile(argv: Sequence[str] | None) -> list[str]:
     ['--runner=direct', '--bounded']
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    name = _take(args, "--profile")
-    path = _take(args, "--profiles_file")
+    name = take_flag(args, "--profile")
+    path = take_flag(args, "--profiles_file")
     if name is None:
         if path is not None:
             raise ConfigError("--profiles_file", "given without --profile NAME")

@@ -1,0 +1,173 @@
+"""``dataplane graph PIPELINE --out FILE.png|svg``: a picture of a pipeline's steps.
+
+The graph is read from the pipeline's portable proto (what every runner receives):
+one box per top-level step, one arrow per PCollection flowing between steps, laid
+out left to right by depth. Drawn with matplotlib, so no Graphviz binary is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transforms.errors import ConfigError
+
+__all__ = ["PipelineGraph", "add_graph_command", "draw", "pipeline_graph"]
+
+# Flags that let a pipeline be built for drawing when the user gives none (nothing
+# is read or written while building).
+_PLACEHOLDERS = {
+    "source": "file:///data/input.jsonl",
+    "output": "/lake/output",
+    "dlq": "/lake/dead_letters",
+    "readings_output": "/lake/readings",
+    "late_output": "/lake/late",
+}
+
+
+@dataclass
+class PipelineGraph:
+    """Top-level steps (in pipeline order) and the edges between them."""
+
+    steps: list[str] = field(default_factory=list)
+    edges: set[tuple[str, str]] = field(default_factory=set)
+
+    def depths(self) -> dict[str, int]:
+        """Each step's longest distance from a step without inputs."""
+        depth = dict.fromkeys(self.steps, 0)
+        for _ in self.steps:  # the steps are few; relax until stable
+            for before, after in self.edges:
+                depth[after] = max(depth[after], depth[before] + 1)
+        return depth
+
+
+def pipeline_graph(pipeline: Any) -> PipelineGraph:
+    """The top-level steps of a built pipeline and how PCollections connect them."""
+    proto = pipeline.to_runner_api()
+    transforms = proto.components.transforms
+    top = [
+        tid
+        for root in proto.root_transform_ids
+        for tid in (transforms[root].subtransforms or [root])
+    ]
+    producer = {pc: tid for tid in top for pc in transforms[tid].outputs.values()}
+    graph = PipelineGraph(steps=[transforms[tid].unique_name for tid in top])
+    for tid in top:
+        for pc in transforms[tid].inputs.values():
+            if pc in producer:
+                before = transforms[producer[pc]].unique_name
+                graph.edges.add((before, transforms[tid].unique_name))
+    return graph
+
+
+def build_for_drawing(name: str, flags: list[str]) -> Any:
+    """Builds pipeline ``name`` with ``flags`` (placeholders for missing outputs)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners.pipelines_cli import pipeline_module
+
+    module = pipeline_module(name)
+    given = {flag.split("=", 1)[0].lstrip("-") for flag in flags}
+    defaults = [f"--{key}={value}" for key, value in _PLACEHOLDERS.items() if key not in given]
+    options = PipelineOptions([*defaults, *flags])
+    pipeline = beam.Pipeline(options=options)
+    module.build(pipeline, options)
+    return pipeline
+
+
+def _columns(graph: PipelineGraph) -> dict[int, list[str]]:
+    """Steps by depth; each column ordered by where its inputs sit (fewer crossings)."""
+    depth = graph.depths()
+    columns: dict[int, list[str]] = {}
+    for step in graph.steps:
+        columns.setdefault(depth[step], []).append(step)
+    row: dict[str, float] = {}
+    for x in sorted(columns):
+
+        def place(step: str) -> float:
+            inputs = [
+                row[before] for before, after in graph.edges if after == step and before in row
+            ]
+            return sum(inputs) / len(inputs) if inputs else 0.0
+
+        columns[x].sort(key=place)
+        row.update({step: float(n) for n, step in enumerate(columns[x])})
+    return columns
+
+
+def draw(graph: PipelineGraph, out: Path, title: str) -> None:
+    """Draws ``graph`` left to right into ``out`` (format from its suffix)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("drawing needs matplotlib: pip install 'beam-dataplane[viz]'") from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = _columns(graph)
+    tallest = max(len(column) for column in columns.values())
+    where = {
+        step: (x * 3.0, (tallest - 1) / 2 - row)
+        for x, column in columns.items()
+        for row, step in enumerate(column)
+    }
+    figure, axes = plt.subplots(figsize=(3.0 * len(columns) + 1, 1.1 * tallest + 1.5))
+    for before, after in sorted(graph.edges):
+        (x0, y0), (x1, y1) = where[before], where[after]
+        axes.annotate(
+            "",
+            xy=(x1 - 1.2, y1),
+            xytext=(x0 + 1.2, y0),
+            arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1.2},
+        )
+    for step, (x, y) in where.items():
+        axes.text(
+            x,
+            y,
+            step,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.4", "fc": "#e8f0fe", "ec": "#1a56db"},
+        )
+    axes.set_xlim(-1.6, 3.0 * (len(columns) - 1) + 1.6)
+    axes.set_ylim(-tallest / 2 - 0.5, tallest / 2 + 0.5)
+    axes.set_title(title)
+    axes.axis("off")
+    figure.tight_layout()
+    figure.savefig(out)
+    plt.close(figure)
+
+
+def add_graph_command(groups: Any) -> None:
+    """Adds the ``graph`` subcommand to the ``dataplane`` parser."""
+    graph = groups.add_parser(
+        "graph",
+        help="draw a pipeline's steps to a PNG or SVG file",
+        description="Builds PIPELINE with the flags that follow (placeholders stand in for "
+        "missing outputs) and draws its top-level steps and the data flowing between them.",
+    )
+    graph.add_argument("pipeline", metavar="PIPELINE")
+    graph.add_argument("--out", type=Path, help="FILE.png or FILE.svg (also after PIPELINE)")
+    graph.add_argument("flags", nargs=argparse.REMAINDER, help="the pipeline's flags")
+    graph.set_defaults(run=_run_graph)
+
+
+def _run_graph(args: argparse.Namespace) -> int:
+    from runners.profiles import take_flag
+
+    flags = list(args.flags)
+    out = take_flag(flags, "--out")
+    args.out = Path(out) if out else args.out
+    if args.out is None:
+        raise ConfigError("--out", "required, e.g. --out pipeline.png")
+    if args.out.suffix.lower() not in (".png", ".svg"):
+        raise ConfigError("--out", f"expected a .png or .svg file, got {args.out.name!r}")
+    graph = pipeline_graph(build_for_drawing(args.pipeline, flags))
+    draw(graph, args.out, f"{args.pipeline}: {len(graph.steps)} steps")
+    print(f"wrote {args.out} ({len(graph.steps)} steps, {len(graph.edges)} edges)")
+    return 0
