@@ -11,6 +11,7 @@ Subcommands::
     dataplane pipelines                    the runnable pipelines, one line each
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
     dataplane graph PIPELINE --out F.png   a picture of its steps (also .svg)
+    dataplane report TABLE --out F.png     events over time and the sentiment distribution
 
 Exit status: 0 when all is well, 1 when a check finds problems, 2 for bad usage
 or configuration.
@@ -29,6 +30,7 @@ from typing import Any
 from runners.graph import add_graph_command
 from runners.pipelines_cli import add_pipeline_commands
 from runners.quality_cli import add_quality_command
+from runners.report import add_report_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
 from schemas.codecs import codec_for
 from schemas.compatibility import check_candidate, check_subject
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     add_quality_command(groups)
     add_pipeline_commands(groups)
     add_graph_command(groups)
+    add_report_command(groups)
     return parser
 
 

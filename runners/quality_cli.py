@@ -17,7 +17,7 @@ from transforms.errors import ConfigError
 from transforms.quality import QualityReport, SuiteRunner
 from transforms.sinks.storage import arrow_filesystem, normalised_options
 
-__all__ = ["add_quality_command", "read_any_table"]
+__all__ = ["add_quality_command", "read_any_table", "read_table_arg"]
 
 
 def add_quality_command(groups: Any) -> None:
@@ -76,16 +76,21 @@ def read_any_table(
     return ds.dataset(path, filesystem=filesystem, partitioning="hive").to_table()
 
 
+def read_table_arg(
+    uri: str, storage_items: list[str], *, fmt: str = "auto", version: int | None = None
+) -> pa.Table:
+    """A TABLE argument read with ``--storage_option`` items; ConfigError when unreadable."""
+    try:
+        return read_any_table(uri, fmt=fmt, version=version, storage=_storage(storage_items))
+    except ConfigError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ConfigError("TABLE", f"cannot read {uri}: {err}") from None
+
+
 def _run_quality(args: argparse.Namespace) -> int:
     runner = SuiteRunner(args.suite)
-    try:
-        table = read_any_table(
-            args.table, fmt=args.format, version=args.version, storage=_storage(args.storage_option)
-        )
-    except (OSError, ValueError) as err:
-        if isinstance(err, ConfigError):
-            raise
-        raise ConfigError("TABLE", f"cannot read {args.table}: {err}") from None
+    table = read_table_arg(args.table, args.storage_option, fmt=args.format, version=args.version)
     report = runner.validate(table)
     _print(args.table, report)
     return 0 if report.success else 1
