@@ -12,7 +12,6 @@ each exactly once, also when the run is repeated.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,20 +21,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
+from beam_pipelines.launch import command_line, run_pipeline
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
-    help_requested,
     kafka_settings,
     open_registry_from,
-    print_help,
     require,
     subject_version,
 )
-from runners.presets import resolve_runner
-from runners.profiles import expand_profile
-from transforms.errors import DataplaneError
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
 from transforms.sources import read_from_uri
@@ -131,41 +126,18 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
 
 def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> Any:
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
-    from runners.summary import RunSummary, progress_display
-
-    options = PipelineOptions(expand_profile(argv))
-    bounded = (
-        options.view_as(SourceOptions).bounded or options.view_as(SourceOptions).max_records > 0
-    )
-    runner = resolve_runner(options, bounded=bounded)
-    started = time.monotonic()
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, options)
-    with progress_display(enabled=show_progress):
-        result = pipeline.run()
-        result.wait_until_finish()
-    sink = options.view_as(DeltaSinkOptions)
-    return RunSummary.collect(
-        result, output=sink.output, dlq=sink.dlq, elapsed_s=time.monotonic() - started
-    )
+    return run_pipeline(build, argv, show_progress=show_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: runs the pipeline and prints the summary of a bounded run."""
-    if help_requested(argv):
-        print_help(
-            "python -m beam_pipelines.sentiment",
-            "Tweets scored with VADER sentiment, into Delta.",
-            [SourceOptions, RegistryOptions, SentimentOptions, DeltaSinkOptions],
-        )
-        return 0
-    try:
-        summary = run(argv, show_progress=sys.stderr.isatty())
-    except DataplaneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    summary.print()
-    return 0
+    return command_line(
+        argv,
+        prog="python -m beam_pipelines.sentiment",
+        description="Tweets scored with VADER sentiment, into Delta.",
+        groups=[SourceOptions, RegistryOptions, SentimentOptions, DeltaSinkOptions],
+        run=run,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Run it::
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,22 +28,19 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
+from beam_pipelines.launch import command_line, run_pipeline
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
     StorageOptions,
-    help_requested,
     kafka_settings,
     open_registry_from,
-    print_help,
     require,
     storage_options_from,
     subject_version,
 )
-from runners.presets import resolve_runner
-from runners.profiles import expand_profile
-from transforms.errors import ConfigError, DataplaneError
+from transforms.errors import ConfigError
 from transforms.featurize import CheckBounds, ExtractEventTime, Geohash, WindowedAggregate
 from transforms.featurize.bounds import TELEMETRY_BOUNDS
 from transforms.featurize.vehicle import SpeedStats
@@ -325,43 +321,18 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
 
 def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> Any:
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
-    from runners.summary import RunSummary, progress_display
-
-    options = PipelineOptions(expand_profile(argv))
-    source = options.view_as(SourceOptions)
-    runner = resolve_runner(options, bounded=source.bounded or source.max_records > 0)
-    started = time.monotonic()
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, options)
-    with progress_display(enabled=show_progress):
-        result = pipeline.run()
-        result.wait_until_finish()
-    sink = options.view_as(DeltaSinkOptions)
-    return RunSummary.collect(
-        result,
-        output=sink.output,
-        dlq=sink.dlq,
-        elapsed_s=time.monotonic() - started,
-        storage_options=storage_options_from(options),
-    )
+    return run_pipeline(build, argv, show_progress=show_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: runs the pipeline and prints the summary of a bounded run."""
-    if help_requested(argv):
-        print_help(
-            "python -m beam_pipelines.telemetry",
-            "5-minute average speed per vehicle in event time, into Delta and Parquet.",
-            [SourceOptions, RegistryOptions, TelemetryOptions, DeltaSinkOptions, StorageOptions],
-        )
-        return 0
-    try:
-        summary = run(argv, show_progress=sys.stderr.isatty())
-    except DataplaneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    summary.print()
-    return 0
+    return command_line(
+        argv,
+        prog="python -m beam_pipelines.telemetry",
+        description="5-minute average speed per vehicle in event time, into Delta and Parquet.",
+        groups=[SourceOptions, RegistryOptions, TelemetryOptions, DeltaSinkOptions, StorageOptions],
+        run=run,
+    )
 
 
 if __name__ == "__main__":

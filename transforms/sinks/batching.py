@@ -28,7 +28,7 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-__all__ = ["TEXT_KEYED", "BatchByKey"]
+__all__ = ["TEXT_KEYED", "BatchByKey", "BatchPerTable"]
 
 TEXT_KEYED = beam.typehints.KV[str, Any]
 
@@ -144,3 +144,27 @@ def _chunks(group: tuple[str, Any], size: int) -> Iterator[tuple[str, list]]:
             batch = []
     if batch:
         yield key, batch
+
+
+class BatchPerTable(beam.PTransform):
+    """Batches rows under one key, the table URI: one committer per table.
+
+    Example:
+        >>> import apache_beam as beam
+        >>> with beam.Pipeline() as p:
+        ...     _ = (p | beam.Create(range(3)) | BatchPerTable("/lake/t", 10, 5.0)
+        ...            | beam.Map(lambda kv: print(kv[0], sorted(kv[1]))))
+        /lake/t [0, 1, 2]
+    """
+
+    def __init__(self, table_uri: str, size: int, max_latency_s: float) -> None:
+        super().__init__()
+        self._table_uri, self._size, self._latency_s = table_uri, size, max_latency_s
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        uri = self._table_uri
+        return (
+            rows
+            | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
+            | "Group" >> BatchByKey(self._size, self._latency_s)
+        )

@@ -12,7 +12,7 @@ from apache_beam.metrics import Metrics
 from transforms.deadletter import DeadLetter, dead_letter_row
 from transforms.errors import ConfigError
 from transforms.progress import note
-from transforms.sinks.batching import TEXT_KEYED, BatchByKey
+from transforms.sinks.batching import BatchPerTable
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, DeltaCommitter
 
 __all__ = ["DEAD_LETTER_SCHEMA", "WriteDeadLettersToDelta", "WriteToDelta", "rows_to_arrow"]
@@ -163,8 +163,7 @@ class WriteToDelta(beam.PTransform):
         uri = self._table_uri
         return (
             rows
-            | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
-            | "Batch" >> BatchByKey(self._batch_size, self._latency_s)
+            | "Batch" >> BatchPerTable(uri, self._batch_size, self._latency_s)
             | "Commit" >> beam.ParDo(_CommitBatchDoFn(uri, self._schema, self._committer_args))
         )
 

@@ -31,7 +31,14 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from transforms.errors import SinkCommitError
 
-__all__ = ["COORDINATE_SCHEMA", "CommitOutcome", "DeltaCommitter", "txn_app_id"]
+__all__ = [
+    "COORDINATE_SCHEMA",
+    "CommitOutcome",
+    "DeltaCommitter",
+    "TableHandle",
+    "backoff_after_conflict",
+    "txn_app_id",
+]
 
 COORDINATE_SCHEMA = pa.schema(
     [
@@ -53,6 +60,34 @@ def txn_app_id(app_id: str, stream: str, partition: str) -> str:
     'sentiment-tweets-3'
     """
     return f"{app_id}-{stream}-{partition}"
+
+
+class TableHandle:
+    """One Delta table, loaded once and then refreshed incrementally; None until it exists."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str] | None) -> None:
+        self.uri, self._options = uri, storage_options
+        self._table: DeltaTable | None = None
+
+    def current(self) -> DeltaTable | None:
+        """The table at its latest version, or None when there is no table yet."""
+        if self._table is not None:
+            self._table.update_incremental()
+            return self._table
+        try:
+            self._table = DeltaTable(self.uri, storage_options=self._options)
+        except TableNotFoundError:
+            return None
+        return self._table
+
+    def forget(self) -> None:
+        """Drops the loaded table: the next ``current()`` loads it afresh."""
+        self._table = None
+
+
+def backoff_after_conflict(attempt: int) -> None:
+    """Sleeps before retrying a commit that lost to a concurrent one (jittered, capped)."""
+    time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True)
@@ -90,20 +125,20 @@ class DeltaCommitter:
         self._options = storage_options
         self._partition_by = partition_by
         self._max_attempts = max_attempts
-        self._table: DeltaTable | None = None
+        self._handle = TableHandle(table_uri, storage_options)
 
     def commit(self, batch: pa.Table) -> CommitOutcome:
         """Appends the rows of ``batch`` not yet in the table; returns what it did."""
         batch = _unique_rows(batch)
         for attempt in range(1, self._max_attempts + 1):
-            table = self._refresh()
+            table = self._handle.current()
             fresh = self._not_yet_committed(table, batch)
             if fresh.num_rows == 0:
                 return CommitOutcome(self.table_uri, None, 0, batch.num_rows, attempt)
             try:
                 version = self._append(table, fresh)
             except CommitFailedError:
-                time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
+                backoff_after_conflict(attempt)
                 continue
             skipped = batch.num_rows - fresh.num_rows
             return CommitOutcome(self.table_uri, version, fresh.num_rows, skipped, attempt)
@@ -111,16 +146,6 @@ class DeltaCommitter:
             f"gave up committing {batch.num_rows} rows to {self.table_uri} after "
             f"{self._max_attempts} conflicting attempts"
         )
-
-    def _refresh(self) -> DeltaTable | None:
-        if self._table is not None:
-            self._table.update_incremental()
-            return self._table
-        try:
-            self._table = DeltaTable(self.table_uri, storage_options=self._options)
-        except TableNotFoundError:
-            return None
-        return self._table
 
     def _append(self, table: DeltaTable | None, fresh: pa.Table) -> int:
         properties = CommitProperties(
@@ -134,7 +159,7 @@ class DeltaCommitter:
             storage_options=self._options if table is None else None,
             commit_properties=properties,
         )
-        return int(self._refresh().version())  # type: ignore[union-attr]
+        return int(self._handle.current().version())  # type: ignore[union-attr]
 
     def _progress(self, table: DeltaTable | None, fresh: pa.Table) -> list[Transaction]:
         """One txn action per source partition: the highest offset written so far."""

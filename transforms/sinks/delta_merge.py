@@ -16,8 +16,6 @@ concurrent commit it reloads and merges again (the predicate makes that safe).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +24,11 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from transforms.errors import ConfigError, SinkCommitError
-from transforms.sinks.batching import TEXT_KEYED, BatchByKey
+from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.delta_commit import TableHandle, backoff_after_conflict
 
 __all__ = ["MergeCommitter", "MergeIntoDelta", "MergeOutcome", "newest_per_key"]
 
@@ -85,34 +84,24 @@ class MergeCommitter:
         self.table_uri, self._keys, self._version = table_uri, list(keys), version_column
         self._options, self._partition_by = storage_options, partition_by
         self._max_attempts = max_attempts
-        self._table: DeltaTable | None = None
+        self._handle = TableHandle(table_uri, storage_options)
 
     def merge(self, batch: pa.Table) -> MergeOutcome:
         """Upserts ``batch``; returns what changed."""
         batch = newest_per_key(batch, self._keys, self._version)
         for attempt in range(1, self._max_attempts + 1):
-            table = self._refresh()
+            table = self._handle.current()
             try:
                 if table is None:
                     return self._create(batch, attempt)
                 return self._merge(table, batch, attempt)
             except CommitFailedError:
-                self._table = None
-                time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
+                self._handle.forget()
+                backoff_after_conflict(attempt)
         raise SinkCommitError(
             f"gave up merging {batch.num_rows} rows into {self.table_uri} after "
             f"{self._max_attempts} conflicting attempts"
         )
-
-    def _refresh(self) -> DeltaTable | None:
-        if self._table is not None:
-            self._table.update_incremental()
-            return self._table
-        try:
-            self._table = DeltaTable(self.table_uri, storage_options=self._options)
-        except TableNotFoundError:
-            return None
-        return self._table
 
     def _create(self, batch: pa.Table, attempt: int) -> MergeOutcome:
         try:
@@ -244,8 +233,7 @@ class MergeIntoDelta(beam.PTransform):
         uri = self._table_uri
         return (
             rows
-            | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
-            | "Batch" >> BatchByKey(self._batch_size, self._latency_s)
+            | "Batch" >> BatchPerTable(uri, self._batch_size, self._latency_s)
             | "Merge" >> beam.ParDo(_MergeBatchDoFn(uri, self._schema, self._args))
         )
 

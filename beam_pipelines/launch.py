@@ -1,0 +1,70 @@
+"""What every pipeline module's ``run`` and ``main`` share: flags → runner → run → summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from beam_pipelines.options import (
+    DeltaSinkOptions,
+    SourceOptions,
+    help_requested,
+    print_help,
+    storage_options_from,
+)
+from runners.presets import resolve_runner
+from runners.profiles import expand_profile
+from transforms.errors import DataplaneError
+
+__all__ = ["command_line", "run_pipeline"]
+
+Build = Callable[[beam.Pipeline, PipelineOptions], Any]
+
+
+def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: bool) -> Any:
+    """Builds the pipeline from flags (profile expanded), runs it, returns the run summary."""
+    from runners.summary import RunSummary, progress_display
+
+    options = PipelineOptions(expand_profile(argv))
+    source = options.view_as(SourceOptions)
+    runner = resolve_runner(options, bounded=source.bounded or source.max_records > 0)
+    started = time.monotonic()
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build(pipeline, options)
+    with progress_display(enabled=show_progress):
+        result = pipeline.run()
+        result.wait_until_finish()
+    sink = options.view_as(DeltaSinkOptions)
+    return RunSummary.collect(
+        result,
+        output=sink.output,
+        dlq=sink.dlq,
+        elapsed_s=time.monotonic() - started,
+        storage_options=storage_options_from(options),
+    )
+
+
+def command_line(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    groups: Sequence[type[PipelineOptions]],
+    run: Callable[..., Any],
+) -> int:
+    """``--help``, or a run whose summary is printed; exit 2 with the message on bad flags."""
+    if help_requested(argv):
+        print_help(prog, description, groups)
+        return 0
+    try:
+        summary = run(argv, show_progress=sys.stderr.isatty())
+    except DataplaneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary.print()
+    return 0
