@@ -71,6 +71,7 @@ class RunSummary:
     output: TableStats | None = None
     dlq: TableStats | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    source_lag: dict[str, int] = field(default_factory=dict)
 
     @property
     def events_per_s(self) -> float:
@@ -102,6 +103,7 @@ class RunSummary:
             output=TableStats.of(output, storage_options),
             dlq=TableStats.of(dlq, storage_options),
             counters=counters,
+            source_lag=_source_lag(result),
         )
 
     def print(self, console: Console | None = None) -> None:
@@ -123,6 +125,10 @@ class RunSummary:
             "rows written / already in table",
             f"{self.rows_written:,} / {self.rows_already_committed:,}",
         )
+        skipped = self.counters.get("dataplane.delta/commits_skipped_as_duplicate", 0)
+        table.add_row("commits / skipped as duplicate", f"{self.commits:,} / {skipped:,}")
+        for name, lag in sorted(self.source_lag.items()):
+            table.add_row(f"lag {name}", f"{lag:,}")
         for name, stats in (("output", self.output), ("dead-letter table", self.dlq)):
             if stats is not None:
                 table.add_row(
@@ -142,6 +148,22 @@ def _counters(result: Any) -> dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         found[name] = found.get(name, 0) + int(value or 0)
     return found
+
+
+def _source_lag(result: Any) -> dict[str, int]:
+    """Last lag per partition/shard: ``kafka tweets[0] records`` or ``kinesis s[shard] ms``."""
+    lags: dict[str, int] = {}
+    for gauge in result.metrics().query()["gauges"]:
+        namespace, name = gauge.key.metric.namespace, gauge.key.metric.name
+        kind, _, where = name.partition(".")
+        if not namespace.startswith("dataplane.") or kind not in ("lag_records", "lag_ms"):
+            continue
+        stream, _, partition = where.rpartition(".")
+        value = gauge.committed if gauge.committed is not None else gauge.attempted
+        unit = "records" if kind == "lag_records" else "ms"
+        label = f"{namespace.removeprefix('dataplane.')} {stream}[{partition}] {unit}"
+        lags[label] = int(value.value if value is not None else 0)
+    return lags
 
 
 def _group(counters: dict[str, int], prefix: str) -> dict[str, int]:

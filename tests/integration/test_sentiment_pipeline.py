@@ -41,6 +41,18 @@ def test_rerun_adds_no_rows_and_no_duplicates(kafka_bootstrap, new_topic, tmp_pa
     ids = out2["_record_id"].to_pylist() + dlq2["_record_id"].to_pylist()
     assert len(ids) == len(set(ids)) == 1500
     assert first.records_in == first.valid + first.dead_letters == 1500
+    # Every partition reports its lag; a bounded run ends caught up.
+    assert first.source_lag == {f"kafka {topic}[{p}] records": 0 for p in range(3)}
+    assert first.counters["dataplane.delta/commits"] == first.commits >= 2
+    assert second.commits == 0 and second.counters["dataplane.delta/commits_skipped_as_duplicate"]
+
+
+def test_lag_gauges_show_the_backlog_left_by_max_records(kafka_bootstrap, new_topic, tmp_path):
+    topic = new_topic(partitions=1)
+    produce_generated(kafka_bootstrap, topic, generate_tweets(500, bad_ratio=0.0))
+    summary = _run(kafka_bootstrap, topic, tmp_path, "--max_records=200")
+    assert summary.records_in == 200
+    assert summary.source_lag == {f"kafka {topic}[0] records": 300}
 
 
 def test_bad_inputs_land_in_the_dead_letter_table_with_reason_and_coordinates(

@@ -77,5 +77,8 @@ def test_kafka_kinesis_pubsub_and_file_sources_give_the_same_rows(
         assert summary.records_in == kafka_summary.records_in, kind
         assert rows == kafka_rows, kind
         assert dead == kafka_dead, kind
+    kinesis_lag = results["kinesis"][0].source_lag
+    assert len(kinesis_lag) == 2 and all(k.endswith("ms") for k in kinesis_lag), kinesis_lag
+    assert set(results["kafka"][0].source_lag.values()) == {0}
     sources_seen = {read_table(f"{tmp_path}/{k}/out")["_source"][0].as_py() for k in results}
     assert sources_seen == {"kafka", "kinesis", "pubsub", "file"}

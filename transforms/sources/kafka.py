@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,14 @@ __all__ = ["ReadFromKafka"]
 _LOG = logging.getLogger(__name__)
 _START_POSITIONS = ("earliest", "latest", "committed", "timestamp", "offsets")
 _CONSUME_BATCH = 1000
+
+
+@dataclass
+class _Reached:
+    """How far one reader call got: the next offset to read and the end, once seen."""
+
+    next_offset: int
+    end: int | None = None
 
 
 class _PartitionTracker(OffsetRestrictionTracker):
@@ -130,17 +139,19 @@ class _ReadPartitionDoFn(beam.DoFn):
         self._consumer.assign([TopicPartition(element.topic, element.partition, span.start)])
         emitted, deadline = 0, time.monotonic() + self._max_poll_s
         last_data = time.monotonic()
+        reached = _Reached(next_offset=span.start)
         try:
             while True:
                 messages = self._consumer.consume(_CONSUME_BATCH, timeout=0.2)
                 caught_up = False
                 for message in messages:
                     if _is_eof(message):
-                        caught_up = True
+                        caught_up, reached.end = True, message.offset()
                         continue
                     if not tracker.try_claim(message.offset()):
                         return
                     caught_up, last_data = False, time.monotonic()
+                    reached.next_offset = int(message.offset() or 0) + 1
                     value = self._to_record(element, message, watermark)
                     if value is not None:
                         emitted += 1
@@ -154,7 +165,21 @@ class _ReadPartitionDoFn(beam.DoFn):
                 if element.stop_offset == UNBOUNDED and self._checkpoint(tracker, deadline):
                     return
         finally:
+            self._report_lag(element, reached)
             self._consumer.unassign()
+
+    def _report_lag(self, element: PartitionRead, reached: _Reached) -> None:
+        """Sets the partition's lag gauge: records between the last one read and the end."""
+        assert self._consumer is not None
+        end = reached.end
+        if end is None:
+            tp = TopicPartition(element.topic, element.partition)
+            marks = self._consumer.get_watermark_offsets(tp, cached=True)
+            if not marks or marks[1] < 0:  # no fetch response has told the high mark yet
+                return
+            end = int(marks[1])
+        gauge = Metrics.gauge("dataplane.kafka", f"lag_records.{element.topic}.{element.partition}")
+        gauge.set(max(int(end) - reached.next_offset, 0))
 
     def _finish_if_idle(
         self,

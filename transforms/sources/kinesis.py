@@ -225,6 +225,9 @@ class _ReadShardsDoFn(beam.DoFn):
             )
             return "throttled"
         backoff.pop(state.shard_id, None)
+        if "MillisBehindLatest" in answer:
+            gauge_name = f"lag_ms.{self._stream}.{state.shard_id}"
+            Metrics.gauge("dataplane.kinesis", gauge_name).set(int(answer["MillisBehindLatest"]))
         for item in answer.get("Records", []):
             arrival_ms = _epoch_ms(item.get("ApproximateArrivalTimestamp"))
             if (
