@@ -80,6 +80,14 @@ class DeltaSinkOptions(PipelineOptions):
             default=5.0,
             help="longest a row waits for its batch in streaming",
         )
+        parser.add_argument(
+            "--no_resume",
+            dest="resume",
+            action="store_false",
+            default=True,
+            help="read Kafka partitions / Kinesis shards from the source's start position "
+            "instead of resuming after the progress recorded in the output tables' logs",
+        )
 
 
 class RegistryOptions(PipelineOptions):

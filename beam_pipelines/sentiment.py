@@ -29,10 +29,11 @@ from beam_pipelines.options import (
     kafka_settings,
     open_registry_from,
     require,
+    storage_options_from,
     subject_version,
 )
 from transforms.featurize import CleanText, ScoreSentiment
-from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
+from transforms.sinks import ResumeFrom, TableRef, WriteDeadLettersToDelta, WriteToDelta
 from transforms.sources import read_from_uri
 from transforms.validate import DecodeAndValidate
 
@@ -82,13 +83,21 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     output = require(options, "output", "/tmp/lake/tweets")
     dlq = require(options, "dlq", "/tmp/lake/dead_letters")
     app_id = sink.app_id or "sentiment"
+    tables = (TableRef(output, app_id), TableRef(dlq, f"{app_id}-dlq"))
+    storage = storage_options_from(options)
     read = read_from_uri(
         require(options, "source", "kafka://127.0.0.1:9092/tweets"),
         bounded=source.bounded,
         max_records=source.max_records,
         consumer_config=kafka_settings(source),
+        resume_from=ResumeFrom.of(tables, storage) if sink.resume else None,
     )
-    write_args = {"batch_size": sink.batch_size, "max_batch_latency_s": sink.max_batch_latency_s}
+    write_args = {
+        "batch_size": sink.batch_size,
+        "max_batch_latency_s": sink.max_batch_latency_s,
+        "storage_options": storage,
+        "on_progress": getattr(read, "group_offsets", lambda: None)(),
+    }
 
     records = pipeline | "Read" >> read
     rows, bad_json = records | "Decode" >> DecodeAndValidate(
@@ -110,10 +119,10 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         | "CountValid" >> beam.ParDo(CountValid())
     )
     commits = counted | "WriteScored" >> WriteToDelta(
-        output, schema=SENTIMENT_SCHEMA, app_id=app_id, **write_args
+        output, schema=SENTIMENT_SCHEMA, app_id=app_id, siblings=tables[1:], **write_args
     )
     dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
-        dlq, app_id=f"{app_id}-dlq", **write_args
+        dlq, app_id=f"{app_id}-dlq", siblings=tables[:1], **write_args
     )
     return {
         "records": records,

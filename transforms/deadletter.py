@@ -86,6 +86,7 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
         "_partition": record.partition,
         "_position": record.position,
         "_event_time_ms": record.event_time_ms,
+        "_prev_position": record.prev_position,
         "key": record.key,
         "value": record.value,
         "headers": [{"name": h.name, "value": h.value} for h in record.headers],

@@ -46,6 +46,11 @@ class Record(NamedTuple):
         value: message payload; ``None`` for a Kafka tombstone.
         headers: message headers in source order.
         event_time_ms: event time in epoch milliseconds (the source's record timestamp).
+        prev_position: the position of the record read before this one from the same
+            partition, ``"start"`` for the first record after a configured start
+            position, ``None`` where the source keeps no order (files, Pub/Sub). Sinks
+            chain these links to know which positions are fully committed even where
+            offsets have gaps or records arrive out of order.
     """
 
     record_id: str
@@ -57,6 +62,7 @@ class Record(NamedTuple):
     value: Optional[bytes]  # noqa: UP045 (Beam's schema inference needs Optional)
     headers: Sequence[Header]
     event_time_ms: int
+    prev_position: Optional[str] = None  # noqa: UP045 (Beam's schema inference needs Optional)
 
 
 beam.coders.registry.register_coder(Header, beam.coders.RowCoder)
@@ -70,6 +76,7 @@ COORDINATE_FIELDS = (
     "_partition",
     "_position",
     "_event_time_ms",
+    "_prev_position",
 )
 
 
@@ -95,6 +102,7 @@ def make_record(
     event_time_ms: int,
     key: bytes | None = None,
     headers: Sequence[tuple[str, bytes | None]] = (),
+    prev_position: str | None = None,
 ) -> Record:
     """Builds a Record, deriving its ``record_id`` from the coordinates.
 
@@ -114,6 +122,7 @@ def make_record(
         value=value,
         headers=[Header(name, val) for name, val in headers],
         event_time_ms=event_time_ms,
+        prev_position=prev_position,
     )
 
 
@@ -126,6 +135,7 @@ def coordinates_of(record: Record) -> dict[str, Any]:
         "_partition": record.partition,
         "_position": record.position,
         "_event_time_ms": record.event_time_ms,
+        "_prev_position": record.prev_position,
     }
 
 
@@ -141,4 +151,5 @@ def record_from_row(row: Mapping[str, Any], value: bytes | None) -> Record:
         value=value,
         headers=[],
         event_time_ms=row["_event_time_ms"],
+        prev_position=row.get("_prev_position"),
     )

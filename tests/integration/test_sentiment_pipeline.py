@@ -28,23 +28,31 @@ def _run(bootstrap, topic, lake, *extra):
     )
 
 
-def test_rerun_adds_no_rows_and_no_duplicates(kafka_bootstrap, new_topic, tmp_path):
+def test_rerun_resumes_after_the_committed_offsets_and_adds_nothing(
+    kafka_bootstrap, new_topic, tmp_path
+):
     topic = new_topic(partitions=3)
     kinds = produce_generated(kafka_bootstrap, topic, generate_tweets(1500, bad_ratio=0.1))
     first = _run(kafka_bootstrap, topic, tmp_path, "--batch_size=400")
     out, dlq = read_table(f"{tmp_path}/out"), read_table(f"{tmp_path}/dlq")
     assert out.num_rows == kinds["tweet"] and dlq.num_rows == 150
-    second = _run(kafka_bootstrap, topic, tmp_path, "--batch_size=400")
-    assert second.rows_written == 0 and second.rows_already_committed == 1500
-    out2, dlq2 = read_table(f"{tmp_path}/out"), read_table(f"{tmp_path}/dlq")
-    assert (out2.num_rows, dlq2.num_rows) == (out.num_rows, dlq.num_rows)
-    ids = out2["_record_id"].to_pylist() + dlq2["_record_id"].to_pylist()
-    assert len(ids) == len(set(ids)) == 1500
     assert first.records_in == first.valid + first.dead_letters == 1500
     # Every partition reports its lag; a bounded run ends caught up.
     assert first.source_lag == {f"kafka {topic}[{p}] records": 0 for p in range(3)}
     assert first.counters["dataplane.delta/commits"] == first.commits >= 2
-    assert second.commits == 0 and second.counters["dataplane.delta/commits_skipped_as_duplicate"]
+
+    resumed = _run(kafka_bootstrap, topic, tmp_path, "--batch_size=400")
+    assert resumed.records_in == 0  # every partition resumes after its committed frontier
+
+    replayed = _run(kafka_bootstrap, topic, tmp_path, "--batch_size=400", "--no_resume")
+    assert replayed.records_in == 1500
+    assert replayed.rows_written == 0 and replayed.rows_already_committed == 1500
+    assert replayed.commits == 0
+    assert replayed.counters["dataplane.delta/commits_skipped_as_duplicate"] >= 2
+    out2, dlq2 = read_table(f"{tmp_path}/out"), read_table(f"{tmp_path}/dlq")
+    assert (out2.num_rows, dlq2.num_rows) == (out.num_rows, dlq.num_rows)
+    ids = out2["_record_id"].to_pylist() + dlq2["_record_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == 1500
 
 
 def test_lag_gauges_show_the_backlog_left_by_max_records(kafka_bootstrap, new_topic, tmp_path):

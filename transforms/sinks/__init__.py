@@ -4,6 +4,7 @@ from transforms.sinks.delta import WriteDeadLettersToDelta, WriteToDelta
 from transforms.sinks.delta_commit import CommitOutcome, DeltaCommitter
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, MergeOutcome
 from transforms.sinks.parquet import WriteToPartitionedParquet
+from transforms.sinks.progress_log import ResumeFrom, TableRef
 
 __all__ = [
     "CommitOutcome",
@@ -11,6 +12,8 @@ __all__ = [
     "MergeCommitter",
     "MergeIntoDelta",
     "MergeOutcome",
+    "ResumeFrom",
+    "TableRef",
     "WriteDeadLettersToDelta",
     "WriteToDelta",
     "WriteToPartitionedParquet",

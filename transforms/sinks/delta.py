@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -14,6 +14,8 @@ from transforms.errors import ConfigError
 from transforms.progress import note
 from transforms.sinks.batching import BatchPerTable
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, DeltaCommitter
+from transforms.sinks.frontier import Progress
+from transforms.sinks.progress_log import TableRef
 
 __all__ = ["DEAD_LETTER_SCHEMA", "WriteDeadLettersToDelta", "WriteToDelta", "rows_to_arrow"]
 
@@ -45,7 +47,7 @@ def rows_to_arrow(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table
     >>> row = {"_record_id": "r", "_source": "kafka", "_stream": "t", "_partition": "0",
     ...        "_position": "9", "_event_time_ms": 0, "text": "hi", "extra": 1}
     >>> rows_to_arrow([row], pa.schema([("text", pa.string())])).column_names[5:]
-    ['_offset', '_event_time', 'text']
+    ['_offset', '_event_time', '_prev_position', 'text']
     """
     rows = list(rows)
     stored = [f for f in COORDINATE_SCHEMA if f.name not in _DERIVED] + list(schema)
@@ -107,6 +109,10 @@ class WriteToDelta(beam.PTransform):
         partition_by: partition columns when the table is created.
         batch_size: rows per commit at most (Delta commits cost tens of ms: batch thousands).
         max_batch_latency_s: longest a row waits for its batch to fill in streaming.
+        siblings: the pipeline's other tables whose committed records count toward
+            this table's source frontier (see :mod:`transforms.sinks.frontier`).
+        on_progress: called on the committing worker after each commit with the
+            recorded progress, e.g. :class:`~transforms.sources.kafka_offsets.CommitGroupOffsets`.
 
     Returns:
         A PCollection of one dict per batch: ``table``, ``version`` (None when nothing
@@ -140,6 +146,8 @@ class WriteToDelta(beam.PTransform):
         partition_by: list[str] | None = None,
         batch_size: int = 10_000,
         max_batch_latency_s: float = 5.0,
+        siblings: Sequence[TableRef] = (),
+        on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         super().__init__()
         if not table_uri:
@@ -157,6 +165,8 @@ class WriteToDelta(beam.PTransform):
             "app_id": app_id,
             "storage_options": storage_options,
             "partition_by": partition_by,
+            "siblings": tuple(siblings),
+            "on_progress": on_progress,
         }
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:

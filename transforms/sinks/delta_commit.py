@@ -19,24 +19,25 @@ we then reload, check again and retry. That keeps two writers on one table safe.
 
 from __future__ import annotations
 
-import random
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError
 
 from transforms.errors import SinkCommitError
+from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
+from transforms.sinks.frontier import PartitionKey, Progress, segments
+from transforms.sinks.progress_log import ProgressLog, TableRef, progress_txn
 
 __all__ = [
     "COORDINATE_SCHEMA",
     "CommitOutcome",
     "DeltaCommitter",
-    "TableHandle",
-    "backoff_after_conflict",
+    "chain_runs",
     "txn_app_id",
 ]
 
@@ -49,6 +50,7 @@ COORDINATE_SCHEMA = pa.schema(
         pa.field("_position", pa.string(), nullable=False),
         pa.field("_offset", pa.int64()),  # integer offset where the source has one (Kafka)
         pa.field("_event_time", pa.timestamp("ms", tz="UTC")),
+        pa.field("_prev_position", pa.string()),  # the record read before, see Record
     ]
 )
 
@@ -60,34 +62,6 @@ def txn_app_id(app_id: str, stream: str, partition: str) -> str:
     'sentiment-tweets-3'
     """
     return f"{app_id}-{stream}-{partition}"
-
-
-class TableHandle:
-    """One Delta table, loaded once and then refreshed incrementally; None until it exists."""
-
-    def __init__(self, uri: str, storage_options: dict[str, str] | None) -> None:
-        self.uri, self._options = uri, storage_options
-        self._table: DeltaTable | None = None
-
-    def current(self) -> DeltaTable | None:
-        """The table at its latest version, or None when there is no table yet."""
-        if self._table is not None:
-            self._table.update_incremental()
-            return self._table
-        try:
-            self._table = DeltaTable(self.uri, storage_options=self._options)
-        except TableNotFoundError:
-            return None
-        return self._table
-
-    def forget(self) -> None:
-        """Drops the loaded table: the next ``current()`` loads it afresh."""
-        self._table = None
-
-
-def backoff_after_conflict(attempt: int) -> None:
-    """Sleeps before retrying a commit that lost to a concurrent one (jittered, capped)."""
-    time.sleep(min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True)
@@ -110,6 +84,11 @@ class DeltaCommitter:
         storage_options: passed to delta-rs (credentials, endpoints).
         partition_by: table partition columns.
         max_attempts: commits tried before giving up with :class:`SinkCommitError`.
+        siblings: the pipeline's other tables (e.g. the dead-letter table): records
+            committed there count toward this table's source frontier, see
+            :mod:`transforms.sinks.frontier`.
+        on_progress: called after each commit with the progress it recorded (e.g. to
+            commit Kafka consumer-group offsets once rows are safely in the table).
     """
 
     def __init__(
@@ -120,26 +99,38 @@ class DeltaCommitter:
         storage_options: dict[str, str] | None = None,
         partition_by: list[str] | None = None,
         max_attempts: int = 10,
+        siblings: Sequence[TableRef] = (),
+        on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.table_uri, self.app_id = table_uri, app_id
         self._options = storage_options
         self._partition_by = partition_by
         self._max_attempts = max_attempts
         self._handle = TableHandle(table_uri, storage_options)
+        self._log = ProgressLog(TableRef(table_uri, app_id), storage_options)
+        self._siblings = [ProgressLog(ref, storage_options) for ref in siblings]
+        self._on_progress = on_progress
 
     def commit(self, batch: pa.Table) -> CommitOutcome:
         """Appends the rows of ``batch`` not yet in the table; returns what it did."""
         batch = _unique_rows(batch)
+        runs = chain_runs(batch)
         for attempt in range(1, self._max_attempts + 1):
             table = self._handle.current()
             fresh = self._not_yet_committed(table, batch)
             if fresh.num_rows == 0:
                 return CommitOutcome(self.table_uri, None, 0, batch.num_rows, attempt)
+            progress = self._log.at(table).after_commit(
+                runs, (sibling.latest() for sibling in self._siblings)
+            )
             try:
-                version = self._append(table, fresh)
+                version = self._append(table, fresh, progress)
             except CommitFailedError:
                 backoff_after_conflict(attempt)
                 continue
+            self._log.remember(version, progress)
+            if self._on_progress is not None:
+                self._on_progress(progress)
             skipped = batch.num_rows - fresh.num_rows
             return CommitOutcome(self.table_uri, version, fresh.num_rows, skipped, attempt)
         raise SinkCommitError(
@@ -147,9 +138,13 @@ class DeltaCommitter:
             f"{self._max_attempts} conflicting attempts"
         )
 
-    def _append(self, table: DeltaTable | None, fresh: pa.Table) -> int:
+    def _append(self, table: DeltaTable | None, fresh: pa.Table, progress: Progress) -> int:
+        expected = int(table.version()) + 1 if table is not None else 0
+        pointer = Transaction(progress_txn(self.app_id), expected)
         properties = CommitProperties(
-            app_transactions=self._progress(table, fresh), max_commit_retries=0
+            app_transactions=[*self._offsets(table, fresh), pointer],
+            custom_metadata=self._log.commit_metadata(progress),
+            max_commit_retries=0,
         )
         write_deltalake(
             table if table is not None else self.table_uri,
@@ -159,9 +154,14 @@ class DeltaCommitter:
             storage_options=self._options if table is None else None,
             commit_properties=properties,
         )
-        return int(self._handle.current().version())  # type: ignore[union-attr]
+        version = int(self._handle.current().version())  # type: ignore[union-attr]
+        if version != expected:  # cannot happen without rebasing, which we turn off
+            raise SinkCommitError(
+                f"{self.table_uri}: committed version {version}, expected {expected}"
+            )
+        return version
 
-    def _progress(self, table: DeltaTable | None, fresh: pa.Table) -> list[Transaction]:
+    def _offsets(self, table: DeltaTable | None, fresh: pa.Table) -> list[Transaction]:
         """One txn action per source partition: the highest offset written so far."""
         txns = []
         for (stream, partition), (_low, high) in _offset_spans(fresh).items():
@@ -209,6 +209,23 @@ class DeltaCommitter:
             ids = table.to_pyarrow_dataset().to_table(columns=["_record_id"], filter=condition)
             found.append(ids["_record_id"].combine_chunks())
         return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+
+def chain_runs(batch: pa.Table) -> dict[PartitionKey, dict[str, str]]:
+    """Each partition's chain runs in ``batch`` (rows whose source keeps an order).
+
+    >>> t = pa.table({"_source": ["kafka"] * 3, "_stream": ["t"] * 3, "_partition": ["0"] * 3,
+    ...               "_position": ["4", "5", "9"], "_prev_position": ["start", "4", "7"]})
+    >>> chain_runs(t)
+    {('kafka', 't', '0'): {'start': '5', '7': '9'}}
+    """
+    linked = batch.filter(pc.is_valid(batch["_prev_position"]))
+    links: dict[PartitionKey, list[tuple[str, str]]] = {}
+    columns = [linked[c].to_pylist() for c in ("_source", "_stream", "_partition")]
+    positions, prevs = linked["_position"].to_pylist(), linked["_prev_position"].to_pylist()
+    for source, stream, partition, position, prev in zip(*columns, positions, prevs, strict=True):
+        links.setdefault((source, stream, partition), []).append((position, prev))
+    return {key: segments(pairs) for key, pairs in links.items()}
 
 
 def _unique_rows(batch: pa.Table) -> pa.Table:

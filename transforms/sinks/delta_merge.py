@@ -28,7 +28,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from transforms.errors import ConfigError, SinkCommitError
 from transforms.sinks.batching import BatchPerTable
-from transforms.sinks.delta_commit import TableHandle, backoff_after_conflict
+from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
 
 __all__ = ["MergeCommitter", "MergeIntoDelta", "MergeOutcome", "newest_per_key"]
 

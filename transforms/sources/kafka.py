@@ -26,7 +26,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.progress import note
 from transforms.record import Record, make_record
+from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
+from transforms.sources.kafka_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
     PartitionRead,
@@ -56,6 +58,14 @@ class _PartitionTracker(OffsetRestrictionTracker):
     def is_bounded(self) -> bool:
         return self.current_restriction().stop != UNBOUNDED
 
+    def try_split(self, fraction_of_remainder: float) -> Any:
+        # Checkpoints only: a residual then starts right after the last claimed
+        # record, which is what the first record's prev_position link relies on.
+        # (A partition is the unit of parallelism; splitting one buys little.)
+        if fraction_of_remainder > 0:
+            return None
+        return super().try_split(fraction_of_remainder)
+
 
 class _PartitionRestrictions(RestrictionProvider):
     def initial_restriction(self, element: PartitionRead) -> OffsetRange:
@@ -77,13 +87,22 @@ class _PartitionRestrictions(RestrictionProvider):
 class _PlanDoFn(beam.DoFn):
     """Turns a topic name into one PartitionRead per partition (one consumer, at start)."""
 
-    def __init__(self, config: dict[str, Any], plan: dict[str, Any]) -> None:
-        self._config, self._plan = config, plan
+    def __init__(
+        self, config: dict[str, Any], plan: dict[str, Any], resume_from: ResumeFrom | None
+    ) -> None:
+        self._config, self._plan, self._resume_from = config, plan, resume_from
 
     def process(self, topic: str) -> Iterator[PartitionRead]:
+        resume_after = {}
+        if self._resume_from is not None:
+            found = self._resume_from.frontiers("kafka", topic)
+            resume_after = {int(p): int(position) for p, position in found.items()}
+            _LOG.info("%s: resuming after the committed offsets %s", topic, resume_after)
         consumer = _open_consumer(self._config)
         try:
-            yield from plan_partition_reads(consumer, topic, config=self._config, **self._plan)
+            yield from plan_partition_reads(
+                consumer, topic, config=self._config, resume_after=resume_after, **self._plan
+            )
         finally:
             consumer.close()
 
@@ -140,6 +159,9 @@ class _ReadPartitionDoFn(beam.DoFn):
         emitted, deadline = 0, time.monotonic() + self._max_poll_s
         last_data = time.monotonic()
         reached = _Reached(next_offset=span.start)
+        # The chain link of the first record: a residual's start follows the last
+        # record claimed before the split (splits are checkpoints only, see tracker).
+        prev = element.first_prev if span.start == element.start_offset else str(span.start - 1)
         try:
             while True:
                 messages = self._consumer.consume(_CONSUME_BATCH, timeout=0.2)
@@ -152,9 +174,9 @@ class _ReadPartitionDoFn(beam.DoFn):
                         return
                     caught_up, last_data = False, time.monotonic()
                     reached.next_offset = int(message.offset() or 0) + 1
-                    value = self._to_record(element, message, watermark)
+                    value = self._to_record(element, message, watermark, prev)
                     if value is not None:
-                        emitted += 1
+                        emitted, prev = emitted + 1, str(message.offset())
                         yield value
                     if element.max_records and emitted >= element.max_records:
                         tracker.try_claim(span.stop)
@@ -216,7 +238,11 @@ class _ReadPartitionDoFn(beam.DoFn):
         return False
 
     def _to_record(
-        self, element: PartitionRead, message: Message, watermark: ManualWatermarkEstimator
+        self,
+        element: PartitionRead,
+        message: Message,
+        watermark: ManualWatermarkEstimator,
+        prev: str,
     ) -> TimestampedValue | None:
         error = message.error()
         if error is not None:
@@ -238,6 +264,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             value=message.value(),
             headers=list(message.headers() or ()),  # type: ignore[arg-type]
             event_time_ms=ts_ms,
+            prev_position=prev,
         )
         advance_watermark(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
         return TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
@@ -302,6 +329,8 @@ class ReadFromKafka(beam.PTransform):
         stall_timeout_s: a bounded read with no data and no end-of-partition for this
             long fails with :class:`~transforms.errors.SourceUnavailableError`.
         metadata_timeout_s: how long planning waits for the broker before failing.
+        resume_from: the pipeline's Delta tables: partitions they hold progress for
+            start right after their committed frontier, the others at ``start``.
 
     Raises:
         ConfigError: a parameter is out of range, names an unknown mode, or
@@ -331,6 +360,7 @@ class ReadFromKafka(beam.PTransform):
         max_out_of_orderness_s: float = 0.0,
         stall_timeout_s: float = 60.0,
         metadata_timeout_s: float = 30.0,
+        resume_from: ResumeFrom | None = None,
     ) -> None:
         super().__init__()
         _check_start(start, start_offsets, start_timestamp_ms)
@@ -356,6 +386,7 @@ class ReadFromKafka(beam.PTransform):
             "partitions": list(partitions) if partitions is not None else None,
             "timeout_s": metadata_timeout_s,
         }
+        self._resume_from = resume_from
         self._settings = {
             "max_poll_s": 5.0,
             "idle_timeout_s": idle_timeout_s,
@@ -368,7 +399,7 @@ class ReadFromKafka(beam.PTransform):
         return (
             pbegin
             | "Topic" >> beam.Create([self._topic])
-            | "PlanPartitions" >> beam.ParDo(_PlanDoFn(self._config, self._plan))
+            | "PlanPartitions" >> beam.ParDo(_PlanDoFn(self._config, self._plan, self._resume_from))
             | "Distribute" >> beam.Reshuffle()
             | "ReadPartitions"
             >> beam.ParDo(reader_cls(self._config, self._settings)).with_output_types(Record)
@@ -382,7 +413,14 @@ class ReadFromKafka(beam.PTransform):
             "bounded": self._bounded,
             "max_records": self._plan["max_records"],
             "consumer_config": str(redact(self._user_config)),
+            "resume_from": ", ".join(t.uri for t in self._resume_from.tables)
+            if self._resume_from
+            else "(off)",
         }
+
+    def group_offsets(self) -> CommitGroupOffsets:
+        """A sink's ``on_progress`` hook committing this read's consumer-group offsets."""
+        return CommitGroupOffsets(self._config, self._topic)
 
 
 def consumer_config_for(bootstrap_servers: str, user_config: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ found by reading from the watermark to the partition-EOF event, which every
 broker reports correctly.
 """
 
+import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ import apache_beam as beam
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from transforms.errors import ConfigError, SourceUnavailableError
+from transforms.sinks.frontier import CHAIN_START
 from transforms.sources.kafka_config import redact_text
 
 __all__ = ["UNBOUNDED", "PartitionRead", "StartPosition", "plan_partition_reads"]
@@ -25,6 +27,7 @@ __all__ = ["UNBOUNDED", "PartitionRead", "StartPosition", "plan_partition_reads"
 UNBOUNDED = sys.maxsize
 StartPosition = Literal["earliest", "latest", "committed", "timestamp", "offsets"]
 _OFFSET_INVALID = -1001
+_LOG = logging.getLogger(__name__)
 
 
 class PartitionRead(NamedTuple):
@@ -36,6 +39,9 @@ class PartitionRead(NamedTuple):
     stop_offset: int  # exclusive; UNBOUNDED in streaming mode
     max_records: int  # 0: no limit
     min_timestamp_ms: int  # records older than this are skipped; -1: none
+    # prev_position of the record at start_offset: "start" after a configured start
+    # position, the committed frontier when the read resumes from a sink's progress.
+    first_prev: str = CHAIN_START
 
 
 beam.coders.registry.register_coder(PartitionRead, beam.coders.RowCoder)
@@ -147,6 +153,21 @@ def _start_offsets(
     return {p: max(start_offsets.get(p, lows[p]), lows[p]) for p in partitions}
 
 
+def _resume_offset(topic: str, partition: int, committed: int, low: int) -> int:
+    """The offset after a committed frontier; the log start when retention removed it."""
+    if committed + 1 >= low:
+        return committed + 1
+    _LOG.warning(
+        "%s[%d]: offsets %d..%d were removed by retention before they were read; resuming at %d",
+        topic,
+        partition,
+        committed + 1,
+        low - 1,
+        low,
+    )
+    return low
+
+
 def _or(value: int | None, fallback: int) -> int:
     return value if value is not None else fallback
 
@@ -183,11 +204,14 @@ def plan_partition_reads(
     max_records: int,
     partitions: Sequence[int] | None,
     timeout_s: float,
+    resume_after: Mapping[int, int] | None = None,
 ) -> list[PartitionRead]:
     """One PartitionRead per partition of ``topic`` (or of ``partitions``).
 
     With ``max_records`` the read is bounded and the limit is shared across
-    partitions as evenly as their backlogs allow.
+    partitions as evenly as their backlogs allow. ``resume_after`` maps partitions
+    to the last offset a sink has fully committed: those partitions start right
+    after it, whatever ``start`` says.
     """
     bounded = bounded or max_records > 0
     planner = _Planner(consumer, topic, timeout_s, config)
@@ -206,13 +230,31 @@ def plan_partition_reads(
         start_timestamp_ms=start_timestamp_ms,
         ends=ends,
     )
+    first_prev = dict.fromkeys(chosen, CHAIN_START)
+    if resume_after:
+        lows = planner.low_offsets([p for p in chosen if p in resume_after])
+        for p, low in lows.items():
+            starts[p], first_prev[p] = (
+                _resume_offset(topic, p, resume_after[p], low),
+                str(resume_after[p]),
+            )
     stops = {p: max(ends[p], starts[p]) if bounded else UNBOUNDED for p in chosen}
     min_ts = start_timestamp_ms if start == "timestamp" and start_timestamp_ms is not None else -1
     if not max_records:
-        return [PartitionRead(topic, p, starts[p], stops[p], 0, min_ts) for p in chosen]
+        return [
+            PartitionRead(topic, p, starts[p], stops[p], 0, min_ts, first_prev[p]) for p in chosen
+        ]
     quotas = _split_limit(max_records, {p: stops[p] - starts[p] for p in chosen})
     return [
         # A partition with no share of the limit gets an empty range.
-        PartitionRead(topic, p, starts[p], stops[p] if quotas[p] else starts[p], quotas[p], min_ts)
+        PartitionRead(
+            topic,
+            p,
+            starts[p],
+            stops[p] if quotas[p] else starts[p],
+            quotas[p],
+            min_ts,
+            first_prev[p],
+        )
         for p in chosen
     ]

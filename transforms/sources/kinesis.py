@@ -26,6 +26,8 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.progress import note
 from transforms.record import make_record
+from transforms.sinks.frontier import CHAIN_START
+from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kinesis_shards import (
     ITERATOR_TYPES,
     ShardRestriction,
@@ -97,10 +99,20 @@ class _ShardRestrictions(RestrictionProvider):
 class _PlanDoFn(beam.DoFn):
     """Lists the stream's shards once, at the start, into one restriction."""
 
-    def __init__(self, client_args: dict[str, Any], plan: dict[str, Any]) -> None:
-        self._client_args, self._plan = client_args, plan
+    def __init__(
+        self,
+        client_args: dict[str, Any],
+        plan: dict[str, Any],
+        resume_from: ResumeFrom | None = None,
+    ) -> None:
+        self._client_args, self._plan, self._resume_from = client_args, plan, resume_from
 
     def process(self, stream: str) -> Iterator[ShardRestriction]:
+        resumed = self._resume_from.frontiers("kinesis", stream) if self._resume_from else {}
+        if resumed:
+            _LOG.info(
+                "%s: resuming %d shards after their committed sequences", stream, len(resumed)
+            )
         client = kinesis_client(**self._client_args)
         started_ms = int(time.time() * 1000)
         shards = _list_shards(client, stream)
@@ -114,7 +126,11 @@ class _PlanDoFn(beam.DoFn):
             )
             start_type, start_value = self._start(shard["ShardId"], started_ms)
             states[shard["ShardId"]] = ShardState(
-                shard["ShardId"], parents, start_type, start_value
+                shard["ShardId"],
+                parents,
+                start_type,
+                start_value,
+                last_sequence=resumed.get(shard["ShardId"]),
             )
         yield ShardRestriction(
             states,
@@ -237,9 +253,10 @@ class _ReadShardsDoFn(beam.DoFn):
             ):
                 return "ended" if tracker.try_claim(("end", state.shard_id, {})) else None
             sequence = item["SequenceNumber"]
+            before = tracker.current_restriction().shards[state.shard_id].last_sequence
             if not tracker.try_claim(("record", state.shard_id, sequence)):
                 return None
-            yield self._to_record(state.shard_id, item, arrival_ms, watermark)
+            yield self._to_record(state.shard_id, item, arrival_ms, watermark, before)
         following = answer.get("NextShardIterator")
         self._iterators.pop(used, None)
         if following is None:  # SHARD_END: a split or merge closed it
@@ -313,7 +330,12 @@ class _ReadShardsDoFn(beam.DoFn):
         return children
 
     def _to_record(
-        self, shard_id: str, item: Mapping[str, Any], arrival_ms: int, watermark: Any
+        self,
+        shard_id: str,
+        item: Mapping[str, Any],
+        arrival_ms: int,
+        watermark: Any,
+        prev: str | None,
     ) -> TimestampedValue:
         self._read.inc()
         note("records_read")
@@ -325,6 +347,7 @@ class _ReadShardsDoFn(beam.DoFn):
             key=str(item.get("PartitionKey", "")).encode("utf-8"),
             value=bytes(item["Data"]),
             event_time_ms=arrival_ms,
+            prev_position=prev if prev is not None else CHAIN_START,
         )
         lag_ms = int(self._settings["max_out_of_orderness_s"] * 1000)
         advance_watermark(watermark, Timestamp(micros=(arrival_ms - lag_ms) * 1000))
@@ -390,6 +413,9 @@ class ReadFromKinesis(beam.PTransform):
         idle_timeout_s: after this long with every shard caught up, the watermark
             follows wall-clock time.
         max_out_of_orderness_s: how far behind the newest arrival the watermark trails.
+        resume_from: the pipeline's Delta tables: shards they hold progress for are
+            read after their committed sequence number, the others from
+            ``iterator_type``.
 
     Raises:
         ConfigError: an unknown iterator type, or one without its start value.
@@ -413,6 +439,7 @@ class ReadFromKinesis(beam.PTransform):
         endpoint_url: str | None = None,
         idle_timeout_s: float = 5.0,
         max_out_of_orderness_s: float = 0.0,
+        resume_from: ResumeFrom | None = None,
     ) -> None:
         super().__init__()
         if not stream:
@@ -448,6 +475,7 @@ class ReadFromKinesis(beam.PTransform):
             "idle_timeout_s": idle_timeout_s,
             "max_out_of_orderness_s": max_out_of_orderness_s,
         }
+        self._resume_from = resume_from
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from transforms.record import Record
@@ -456,7 +484,8 @@ class ReadFromKinesis(beam.PTransform):
         return (
             pbegin
             | "Stream" >> beam.Create([self._stream])
-            | "PlanShards" >> beam.ParDo(_PlanDoFn(self._client_args, self._plan))
+            | "PlanShards"
+            >> beam.ParDo(_PlanDoFn(self._client_args, self._plan, self._resume_from))
             | "ReadShards"
             >> beam.ParDo(
                 reader(self._stream, self._client_args, self._settings)

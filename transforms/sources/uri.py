@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import apache_beam as beam
 
 from transforms.errors import ConfigError
+from transforms.sinks.progress_log import ResumeFrom
 
 __all__ = ["read_from_uri"]
 
@@ -28,8 +29,12 @@ def read_from_uri(
     bounded: bool = False,
     max_records: int = 0,
     consumer_config: Mapping[str, Any] | None = None,
+    resume_from: ResumeFrom | None = None,
 ) -> beam.PTransform:
     """A source transform for ``uri``; every source emits the same Record envelope.
+
+    ``resume_from`` (Kafka and Kinesis) starts each partition or shard right after
+    the frontier the pipeline's Delta tables recorded; other sources ignore it.
 
     Supported:
 
@@ -58,10 +63,11 @@ def read_from_uri(
             bounded,
             max_records,
             consumer_config,
+            resume_from,
         )
     query = parse_qs(parts.query)
     if parts.scheme == "kinesis":
-        return _kinesis(parts.netloc + parts.path, query, bounded, max_records)
+        return _kinesis(parts.netloc + parts.path, query, bounded, max_records, resume_from)
     if parts.scheme == "pubsub":
         return _pubsub((parts.netloc + parts.path).strip("/"), query, bounded, max_records)
     if parts.scheme == "file":
@@ -83,7 +89,11 @@ def _last(query: dict[str, list[str]], name: str) -> str | None:
 
 
 def _kinesis(
-    stream: str, query: dict[str, list[str]], bounded: bool, max_records: int
+    stream: str,
+    query: dict[str, list[str]],
+    bounded: bool,
+    max_records: int,
+    resume_from: ResumeFrom | None,
 ) -> beam.PTransform:
     from transforms.sources.kinesis import ReadFromKinesis
 
@@ -101,6 +111,7 @@ def _kinesis(
             max_records=max_records,
             region_name=_last(query, "region"),
             endpoint_url=_last(query, "endpoint"),
+            resume_from=resume_from,
         )
     except ValueError as err:
         if isinstance(err, ConfigError):
@@ -141,6 +152,7 @@ def _kafka(
     bounded: bool,
     max_records: int,
     consumer_config: Mapping[str, Any] | None,
+    resume_from: ResumeFrom | None,
 ) -> beam.PTransform:
     from transforms.sources.kafka import ReadFromKafka
 
@@ -166,6 +178,7 @@ def _kafka(
             bounded=bounded,
             max_records=max_records,
             consumer_config=config,
+            resume_from=resume_from,
         )
     except ValueError as err:
         if isinstance(err, ConfigError):

@@ -1,0 +1,154 @@
+"""Where a table's source progress lives: the commit info of the commit that recorded it.
+
+Each of our commits stores the writer's :class:`~transforms.sinks.frontier.Progress`
+in its commit info and, in the same commit, a txn action ``<app_id>.progress``
+whose version is that commit's table version. A reader finds the latest progress
+in two small reads: the txn version from the snapshot, then that one log entry.
+(Kinesis sequence numbers do not fit a txn version, so positions cannot be txn
+versions themselves.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deltalake import DeltaTable
+
+from transforms.sinks.delta_table import TableHandle
+from transforms.sinks.frontier import Progress
+from transforms.sinks.storage import arrow_filesystem
+
+__all__ = [
+    "PROGRESS_KEY",
+    "ProgressLog",
+    "ResumeFrom",
+    "TableRef",
+    "progress_txn",
+    "read_combined_progress",
+]
+
+_LOG = logging.getLogger(__name__)
+PROGRESS_KEY = "dataplane.progress"
+
+
+def progress_txn(app_id: str) -> str:
+    """The txn action whose version points at the commit holding ``app_id``'s progress.
+
+    >>> progress_txn("sentiment")
+    'sentiment.progress'
+    """
+    return f"{app_id}.progress"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A Delta table one pipeline output writes, and the app id its commits carry."""
+
+    uri: str
+    app_id: str
+
+
+class ProgressLog:
+    """Reads (and caches by table version) the progress one app id recorded in one table."""
+
+    def __init__(self, ref: TableRef, storage_options: Mapping[str, str] | None) -> None:
+        self.ref = ref
+        self._options = dict(storage_options or {})
+        self._handle = TableHandle(ref.uri, self._options or None)
+        self._cached: tuple[int, Progress] | None = None
+
+    def latest(self) -> Progress:
+        """The progress as of the table's latest version (empty when there is none yet)."""
+        return self.at(self._handle.current())
+
+    def at(self, table: DeltaTable | None) -> Progress:
+        """The progress as of ``table``'s loaded version."""
+        if table is None:
+            return Progress()
+        version = int(table.version())
+        if self._cached is not None and self._cached[0] == version:
+            return self._cached[1]
+        pointer = table.transaction_version(progress_txn(self.ref.app_id))
+        progress = Progress() if pointer is None else self._read(int(pointer))
+        self._cached = (version, progress)
+        return progress
+
+    def remember(self, version: int, progress: Progress) -> None:
+        """Records what a commit of ours just wrote at ``version``."""
+        self._cached = (version, progress)
+
+    def commit_metadata(self, progress: Progress) -> dict[str, Any]:
+        """The commit-info entries that record ``progress``."""
+        return {PROGRESS_KEY: {"app_id": self.ref.app_id, "progress": progress.to_json()}}
+
+    def _read(self, version: int) -> Progress:
+        info = _commit_info(self.ref.uri, version, self._options)
+        entry = info.get(PROGRESS_KEY) if info else None
+        if not isinstance(entry, dict) or entry.get("app_id") != self.ref.app_id:
+            _LOG.warning(
+                "no progress of %s in %s version %d (log entry cleaned up?); "
+                "its sources restart from their configured positions",
+                self.ref.app_id,
+                self.ref.uri,
+                version,
+            )
+            return Progress()
+        return Progress.from_json(entry.get("progress"))
+
+
+def _commit_info(uri: str, version: int, options: Mapping[str, str]) -> dict[str, Any] | None:
+    filesystem, root = arrow_filesystem(uri, options)
+    path = f"{root}/_delta_log/{version:020d}.json"
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            text = stream.read().decode("utf-8")
+    except (FileNotFoundError, OSError):
+        return None
+    for line in text.splitlines():
+        if '"commitInfo"' in line:
+            found: dict[str, Any] = json.loads(line)["commitInfo"]
+            return found
+    return None
+
+
+def read_combined_progress(
+    tables: Iterable[TableRef], storage_options: Mapping[str, str] | None
+) -> Progress:
+    """What a pipeline's tables together prove committed: its sources resume after it."""
+    return Progress.combined(ProgressLog(ref, storage_options).latest() for ref in tables)
+
+
+@dataclass(frozen=True)
+class ResumeFrom:
+    """Where a source resumes: after the frontier its pipeline's tables recorded.
+
+    Give the same instance to the source (``resume_from=``) that the pipeline's
+    Delta sinks write with; the source asks it once, when it plans its read.
+
+    Example:
+        >>> resume = ResumeFrom((TableRef("/tmp/nowhere/out", "demo"),))
+        >>> resume.frontiers("kafka", "tweets")
+        {}
+    """
+
+    tables: tuple[TableRef, ...]
+    storage_options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(
+        cls, tables: Iterable[TableRef], storage_options: Mapping[str, str] | None
+    ) -> ResumeFrom:
+        return cls(tuple(tables), tuple(sorted((storage_options or {}).items())))
+
+    def frontiers(self, source: str, stream: str) -> dict[str, str]:
+        """Partition -> the last position before which everything is committed."""
+        progress = read_combined_progress(self.tables, dict(self.storage_options))
+        return {
+            partition: p.frontier
+            for (kind, name, partition), p in progress.partitions.items()
+            if kind == source and name == stream and p.frontier is not None
+        }
