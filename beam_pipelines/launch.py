@@ -14,12 +14,14 @@ from beam_pipelines.options import (
     DeltaSinkOptions,
     SourceOptions,
     help_requested,
+    kafka_settings,
     print_help,
     storage_options_from,
 )
 from runners.presets import resolve_runner
 from runners.profiles import expand_profile
-from transforms.errors import DataplaneError
+from transforms.errors import DataplaneError, SourceUnavailableError
+from transforms.sources.preflight import wait_for_source
 
 __all__ = ["command_line", "run_pipeline"]
 
@@ -33,6 +35,12 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
     options = PipelineOptions(expand_profile(argv))
     source = options.view_as(SourceOptions)
     runner = resolve_runner(options, bounded=source.bounded or source.max_records > 0)
+    if source.source:
+        wait_for_source(
+            source.source,
+            timeout_s=source.source_timeout_s,
+            consumer_config=kafka_settings(source),
+        )
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, options)
@@ -57,12 +65,18 @@ def command_line(
     groups: Sequence[type[PipelineOptions]],
     run: Callable[..., Any],
 ) -> int:
-    """``--help``, or a run whose summary is printed; exit 2 with the message on bad flags."""
+    """``--help``, or a run whose summary is printed.
+
+    Exits 2 with the message on bad flags, 3 when the source cannot be reached.
+    """
     if help_requested(argv):
         print_help(prog, description, groups)
         return 0
     try:
         summary = run(argv, show_progress=sys.stderr.isatty())
+    except SourceUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     except DataplaneError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -48,6 +48,13 @@ class SourceOptions(PipelineOptions):
             "--max_records", type=int, default=0, help="stop after this many records (bounded)"
         )
         parser.add_argument(
+            "--source_timeout_s",
+            type=float,
+            default=30.0,
+            help="how long to wait for the Kafka broker / Kinesis stream at start (retrying) "
+            "before failing with a clear error; raise it to ride out a broker restart",
+        )
+        parser.add_argument(
             "--kafka_config",
             action="append",
             default=[],

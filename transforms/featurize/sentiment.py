@@ -11,6 +11,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.errors import ConfigError
+from transforms.poison import attempt, poison_dead_letter
 
 __all__ = ["SENTIMENT_FIELDS", "ScoreSentiment", "sentiment_label"]
 
@@ -50,7 +51,15 @@ class _ScoreSentimentDoFn(beam.DoFn):
             self._rejected.inc()
             yield TaggedOutput(DEAD_LETTER_TAG, row_dead_letter(row, stage=_STAGE, **problem))
             return
-        scores = self._analyzer.polarity_scores(text)
+        outcome = attempt(lambda: self._analyzer.polarity_scores(text), stage=_STAGE)
+        if outcome.error is not None:
+            self._rejected.inc()
+            yield TaggedOutput(
+                DEAD_LETTER_TAG, poison_dead_letter(row, stage=_STAGE, outcome=outcome)
+            )
+            return
+        scores = outcome.value
+        assert scores is not None
         self._scored.inc()
         yield {
             **row,

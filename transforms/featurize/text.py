@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
+from transforms.poison import attempt, poison_dead_letter
 
 __all__ = ["CleanText", "clean_text"]
 
@@ -54,7 +55,12 @@ class _CleanTextDoFn(beam.DoFn):
                 ),
             )
             return
-        yield {**row, self._output_field: clean_text(text, **self._options)}
+        outcome = attempt(lambda: clean_text(text, **self._options), stage="clean_text")
+        if outcome.error is not None:
+            letter = poison_dead_letter(row, stage="clean_text", outcome=outcome)
+            yield TaggedOutput(DEAD_LETTER_TAG, letter)
+            return
+        yield {**row, self._output_field: outcome.value}
 
 
 class CleanText(beam.PTransform):

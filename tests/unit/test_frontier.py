@@ -1,0 +1,134 @@
+"""Committed frontiers: chains with offset gaps, out-of-order batches, sibling tables."""
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from transforms.sinks.delta_commit import DeltaCommitter
+from transforms.sinks.frontier import CHAIN_START, PartitionProgress, Progress, segments
+from transforms.sinks.progress_log import ProgressLog, ResumeFrom, TableRef
+
+KEY = ("kafka", "t", "0")
+
+
+def _chain(positions):
+    """(position, prev) links of records read in this order from one partition."""
+    prevs = [CHAIN_START, *[str(p) for p in positions[:-1]]]
+    return [(str(p), prev) for p, prev in zip(positions, prevs, strict=True)]
+
+
+def _batch(links, *, value="x"):
+    n = len(links)
+    return pa.table(
+        {
+            "_record_id": [f"kafka-t-0-{p}" for p, _ in links],
+            "_source": ["kafka"] * n,
+            "_stream": ["t"] * n,
+            "_partition": ["0"] * n,
+            "_position": [p for p, _ in links],
+            "_offset": [int(p) for p, _ in links],
+            "_event_time": pa.array([0] * n, pa.timestamp("ms", tz="UTC")),
+            "_prev_position": [prev for _, prev in links],
+            "value": [value] * n,
+        }
+    )
+
+
+def test_gaps_in_offsets_do_not_stop_the_frontier():
+    # Offsets 3-4 and 8 do not exist (compaction, transaction markers): links skip them.
+    links = _chain([0, 1, 2, 5, 6, 7, 9])
+    progress = Progress().after_commit({KEY: segments(links)}, [])
+    assert progress.frontier(KEY) == "9"
+    assert progress.partitions[KEY].ahead == {}
+
+
+def test_a_record_in_flight_holds_the_frontier_until_it_lands():
+    links = _chain([10, 11, 12, 13, 14])
+    late, rest = [links[2]], links[:2] + links[3:]
+    progress = Progress().after_commit({KEY: segments(rest)}, [])
+    assert progress.frontier(KEY) == "11"
+    assert progress.partitions[KEY].ahead == {"12": "14"}
+    progress = progress.after_commit({KEY: segments(late)}, [])
+    assert progress.frontier(KEY) == "14" and progress.partitions[KEY].ahead == {}
+
+
+def test_the_first_record_in_flight_means_no_frontier_at_all():
+    links = _chain([0, 1, 2])
+    progress = Progress().after_commit({KEY: segments(links[1:])}, [])
+    assert progress.frontier(KEY) is None  # resuming must start from the configured start
+
+
+def test_sibling_tables_fill_each_others_holes():
+    links = _chain(list(range(20)))
+    dead = [links[i] for i in (3, 11)]  # the dead-letter table's records
+    good = [link for link in links if link not in dead]
+    main = Progress().after_commit({KEY: segments(good)}, [])
+    assert main.frontier(KEY) == "2"
+    dlq = Progress().after_commit({KEY: segments(dead)}, [main])
+    assert dlq.frontier(KEY) == "19"
+    assert Progress.combined([main, dlq]).frontier(KEY) == "19"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_commit_order_ends_at_the_last_record(seed):
+    rng = random.Random(seed)
+    positions = sorted(rng.sample(range(10_000), 300))  # sparse offsets, like Kinesis
+    links = _chain(positions)
+    rng.shuffle(links)
+    tables = [Progress(), Progress()]
+    committed = set()
+    for start in range(0, len(links), 17):
+        batch = links[start : start + 17]
+        which = rng.randrange(2)
+        tables[which] = tables[which].after_commit({KEY: segments(batch)}, [tables[1 - which]])
+        committed |= {int(p) for p, _ in batch}
+        frontier = Progress.combined(tables).frontier(KEY)
+        # Sound: everything up to the frontier is committed somewhere.
+        if frontier is not None:
+            assert all(p in committed for p in positions if p <= int(frontier))
+    assert Progress.combined(tables).frontier(KEY) == str(positions[-1])
+
+
+def test_kinesis_sized_sequence_numbers_compare_as_integers():
+    big = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
+    positions = [big, big + 9, big + 100]
+    progress = Progress().after_commit(
+        {("kinesis", "s", "shardId-0"): segments(_chain(positions))}, []
+    )
+    assert progress.frontier(("kinesis", "s", "shardId-0")) == str(big + 100)
+
+
+def test_progress_round_trips_through_json():
+    progress = Progress(
+        {KEY: PartitionProgress("7", {"9": "12"}), ("kinesis", "s", "a"): PartitionProgress()}
+    )
+    assert Progress.from_json(progress.to_json()) == progress
+
+
+def test_committer_records_progress_in_the_log_and_resume_reads_it(tmp_path):
+    main, dlq = TableRef(str(tmp_path / "out"), "app"), TableRef(str(tmp_path / "dlq"), "app-dlq")
+    links = _chain([0, 1, 2, 3, 4, 5])
+    seen = []
+    out = DeltaCommitter(main.uri, app_id=main.app_id, siblings=[dlq], on_progress=seen.append)
+    dead = DeltaCommitter(dlq.uri, app_id=dlq.app_id, siblings=[main])
+    out.commit(_batch([links[i] for i in (0, 1, 3, 5)]))
+    assert seen[-1].frontier(KEY) == "1"
+    resume = ResumeFrom((main, dlq))
+    assert resume.frontiers("kafka", "t") == {"0": "1"}
+    dead.commit(_batch([links[2]]))
+    assert resume.frontiers("kafka", "t") == {"0": "3"}  # 4 is still in flight
+    dead.commit(_batch([links[4]]))
+    assert resume.frontiers("kafka", "t") == {"0": "5"}
+    # A fresh reader of the log (another process) sees the same progress.
+    assert ProgressLog(dlq, None).latest().frontier(KEY) == "5"
+
+
+def test_a_duplicate_only_batch_makes_no_version_and_keeps_progress(tmp_path):
+    uri = str(tmp_path / "out")
+    links = _chain([0, 1, 2])
+    committer = DeltaCommitter(uri, app_id="app")
+    assert committer.commit(_batch(links)).version == 0
+    again = DeltaCommitter(uri, app_id="app").commit(_batch(links))
+    assert again.version is None and again.rows_already_committed == 3
+    assert ResumeFrom((TableRef(uri, "app"),)).frontiers("kafka", "t") == {"0": "2"}
