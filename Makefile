@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format bench clean
+.PHONY: install demo test check lint format bench chaos clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ bench: install
 	$(BIN)/python -m bench.bench_sentiment
 	$(BIN)/python -m bench.bench_decode
 	$(BIN)/python -m bench.bench_telemetry
+
+# Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis.
+CHAOS_TRIALS ?= 30
+CHAOS_RECORDS ?= 20000
+chaos: install
+	$(BIN)/python -m runners.chaos --kind both --trials $(CHAOS_TRIALS) --records $(CHAOS_RECORDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

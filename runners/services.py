@@ -26,6 +26,7 @@ __all__ = [
     "free_port",
     "kinesalite_binary",
     "pubsub_emulator_binary",
+    "s3_broker_storage",
     "tansu_binary",
 ]
 
@@ -157,7 +158,12 @@ class LocalService:
 
 
 class LocalKafkaBroker(LocalService):
-    """An in-memory Kafka-protocol broker (Tansu) on a free loopback port.
+    """A Kafka-protocol broker (Tansu) on a free loopback port.
+
+    By default its log lives in memory and dies with the process. Give it an S3
+    bucket (``storage_engine="s3://bucket/"`` and the endpoint and keys in
+    ``storage_environment``, e.g. a :class:`MotoServer`) and its topics survive
+    :meth:`restart`, as a real broker's do.
 
     Example:
         >>> with LocalKafkaBroker() as broker:
@@ -166,6 +172,27 @@ class LocalKafkaBroker(LocalService):
     """
 
     name = "broker"
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        start_timeout_s: float = 20.0,
+        storage_engine: str = "memory://tansu/",
+        storage_environment: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(port=port, start_timeout_s=start_timeout_s)
+        self._storage_engine = storage_engine
+        self._storage_environment = dict(storage_environment or {})
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self._storage_environment}
+
+    def restart(self, *, down_s: float = 0.0) -> None:
+        """Stops the broker, waits ``down_s`` seconds, starts it again on the same port."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -181,12 +208,33 @@ class LocalKafkaBroker(LocalService):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self._storage_engine,
         ]
 
     def __enter__(self) -> LocalKafkaBroker:
         self.start()
         return self
+
+
+def s3_broker_storage(endpoint_url: str, bucket: str = "tansu") -> dict[str, str]:
+    """Creates ``bucket`` on an S3 endpoint (moto) and returns the broker's environment for it."""
+    import boto3
+
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+    )
+    client.create_bucket(Bucket=bucket)
+    return {
+        **keys,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT": endpoint_url,
+        "AWS_ALLOW_HTTP": "true",
+    }
 
 
 class MotoServer(LocalService):

@@ -1,0 +1,235 @@
+"""Exactly once under faults, against the real broker: resume, offsets, outages, poison, writers."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from beam_pipelines import sentiment
+from beam_pipelines.tweetgen import generate_tweets
+from runners.services import LocalKafkaBroker, MotoServer, free_port, s3_broker_storage
+from tests.helpers import read_table
+from transforms.sinks import ResumeFrom, TableRef
+
+pytestmark = pytest.mark.integration
+
+
+def _args(source, lake, *extra):
+    return [
+        f"--source={source}",
+        f"--output={lake}/out",
+        f"--dlq={lake}/dlq",
+        "--bounded",
+        "--runner=direct",
+        *extra,
+    ]
+
+
+def _cli(source, lake, *extra, timeout=120):
+    command = [sys.executable, "-m", "beam_pipelines.sentiment", *_args(source, lake, *extra)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _all_rows(lake):
+    """Rows of the output and dead-letter tables (a run without dead letters makes no table)."""
+    tables = [Path(lake) / "out", Path(lake) / "dlq"]
+    return [row for t in tables if t.exists() for row in read_table(str(t)).to_pylist()]
+
+
+def _produce_transactions(bootstrap, topic, batches):
+    """Transactional batches; returns {(partition, offset): value}.
+
+    Each commit marker takes an offset, so offsets have gaps. (Aborted transactions
+    are left out: the local broker hands aborted records to read_committed consumers.)
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"{topic}-tx"})
+    producer.init_transactions(10)
+    kept, pending = {}, {}
+
+    def delivered(err, message):
+        assert err is None
+        pending[(str(message.partition()), str(message.offset()))] = message.value()
+
+    messages = iter(generate_tweets(sum(batches), bad_ratio=0.1, seed=11))
+    for size in batches:
+        producer.begin_transaction()
+        pending.clear()
+        for n in range(size):
+            message = next(messages)
+            producer.produce(topic, message.value, partition=n % 2, on_delivery=delivered)
+        producer.flush(10)
+        producer.commit_transaction(10)
+        kept.update(pending)
+    return kept
+
+
+def test_resume_is_exact_across_transaction_markers(
+    kafka_bootstrap, new_topic, tmp_path
+):
+    topic = new_topic(partitions=2)
+    committed = _produce_transactions(kafka_bootstrap, topic, [7, 5, 9, 4, 6, 8, 5])
+    offsets = sorted(int(o) for p, o in committed if p == "0")
+    assert offsets != list(range(offsets[0], offsets[0] + len(offsets)))  # there are gaps
+    source = f"kafka://{kafka_bootstrap}/{topic}?group=g-{topic}"
+    read_per_run = []
+    for _ in range(12):  # micro-batches of 6 records until nothing is left
+        summary = sentiment.run(_args(source, tmp_path, "--max_records=6", "--batch_size=4"))
+        read_per_run.append(summary.records_in)
+        if summary.records_in == 0:
+            break
+    # Each run resumed exactly where the last one stopped: no record was read twice.
+    assert sum(read_per_run) == len(committed) and read_per_run[-1] == 0
+    rows = _all_rows(tmp_path)
+    assert sorted((r["_partition"], r["_position"]) for r in rows) == sorted(committed)
+    for row in rows:
+        value = committed[(row["_partition"], row["_position"])]
+        if "error_type" in row:
+            assert row["value"] == value
+        else:
+            assert json.loads(value)["id"] == row["id"]
+    # The group's offsets follow the tables: the offset after each partition's frontier.
+    frontiers = ResumeFrom(
+        (TableRef(f"{tmp_path}/out", "sentiment"), TableRef(f"{tmp_path}/dlq", "sentiment-dlq"))
+    ).frontiers("kafka", topic)
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"g-{topic}"})
+    group = consumer.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+    consumer.close()
+    last = {p: max(int(o) for q, o in committed if q == p) for p in ("0", "1")}
+    assert frontiers == {p: str(o) for p, o in last.items()}
+    assert {str(tp.partition): tp.offset for tp in group} == {p: o + 1 for p, o in last.items()}
+
+
+def test_no_group_offsets_are_committed_when_the_table_commit_fails(
+    kafka_bootstrap, new_topic, tmp_path
+):
+    topic = new_topic(partitions=2)
+    _produce_transactions(kafka_bootstrap, topic, [10])
+    (tmp_path / "out").write_text("a file where the table should be")
+    source = f"kafka://{kafka_bootstrap}/{topic}?group=g-{topic}"
+    with pytest.raises(Exception):  # noqa: B017 (whatever delta-rs raises for a bad path)
+        sentiment.run(_args(source, tmp_path))
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"g-{topic}"})
+    group = consumer.committed([TopicPartition(topic, p) for p in (0, 1)], timeout=10)
+    consumer.close()
+    assert [tp.offset < 0 for tp in group] == [True, True]  # nothing committed to the group
+
+
+def test_a_broker_that_is_down_fails_fast_with_a_clear_error(tmp_path):
+    port = free_port()
+    started = time.monotonic()
+    done = _cli(f"kafka://127.0.0.1:{port}/tweets", tmp_path, "--source_timeout_s=3")
+    assert done.returncode == 3
+    assert f"no Kafka broker answered at 127.0.0.1:{port} within 3s" in done.stderr
+    assert "--source_timeout_s" in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 30
+
+
+@pytest.fixture
+def durable_broker(aws_env):
+    """A broker whose log lives in S3 (moto), so its topics survive a restart."""
+    with MotoServer() as moto:
+        storage = s3_broker_storage(moto.endpoint_url)
+        broker = LocalKafkaBroker(storage_engine="s3://tansu/", storage_environment=storage)
+        with broker:
+            yield broker
+
+
+def test_a_broker_that_comes_up_within_the_timeout_is_used(durable_broker, tmp_path):
+    from transforms.sources.kafka_admin import ensure_topic
+
+    bootstrap = durable_broker.bootstrap_servers
+    ensure_topic(bootstrap, "late", partitions=1)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for message in generate_tweets(50, bad_ratio=0.0):
+        producer.produce("late", message.value)
+    assert producer.flush(10) == 0
+    durable_broker.stop()
+    threading.Timer(4.0, durable_broker.start).start()  # down when the run starts
+    started = time.monotonic()
+    done = _cli(f"kafka://{bootstrap}/late", tmp_path, "--source_timeout_s=60")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.monotonic() - started > 4.0
+    assert len(_all_rows(tmp_path)) == 50
+
+
+def test_a_broker_restart_mid_run_loses_nothing(durable_broker, tmp_path):
+    from transforms.sources.kafka_admin import ensure_topic
+
+    bootstrap = durable_broker.bootstrap_servers
+    ensure_topic(bootstrap, "restarts", partitions=2)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    messages = list(generate_tweets(3000, bad_ratio=0.05, seed=5))
+    for n, message in enumerate(messages):
+        producer.produce("restarts", message.value, partition=n % 2)
+    assert producer.flush(60) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "beam_pipelines.sentiment",
+        *_args(f"kafka://{bootstrap}/restarts", tmp_path, "--batch_size=300"),
+    ]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # the pipeline has planned its read and is fetching
+    assert run.poll() is None, "the run ended before the broker went down"
+    durable_broker.restart(down_s=3.0)
+    _, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err[-2000:]
+    assert "rdkafka#consumer" in err and "Connection refused" in err  # the reader saw it go
+    rows = _all_rows(tmp_path)
+    assert len(rows) == len({r["_record_id"] for r in rows}) == 3000
+
+
+def test_two_pipelines_writing_one_table_neither_duplicate_nor_lose(
+    kafka_bootstrap, new_topic, tmp_path
+):
+    topic = new_topic(partitions=3)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for n, message in enumerate(generate_tweets(2000, bad_ratio=0.05, seed=9)):
+        producer.produce(topic, message.value, partition=n % 3)
+    assert producer.flush(30) == 0
+    args = _args(f"kafka://{kafka_bootstrap}/{topic}", tmp_path, "--batch_size=150")
+    command = [sys.executable, "-m", "beam_pipelines.sentiment", *args]
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err[-2000:]
+    rows = _all_rows(tmp_path)
+    assert len(rows) == len({r["_record_id"] for r in rows}) == 2000
+    log = Path(tmp_path / "out" / "_delta_log")
+    assert len(list(log.glob("*.json"))) >= 2
+
+
+def test_a_poison_record_becomes_a_dead_letter_after_bounded_tries(
+    kafka_bootstrap, new_topic, tmp_path, monkeypatch
+):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    topic = new_topic(partitions=1)
+    messages = list(generate_tweets(40, bad_ratio=0.0, seed=4))
+    poison_text = json.loads(messages[17].value)["text"]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for message in messages:
+        producer.produce(topic, message.value, partition=0)
+    assert producer.flush(10) == 0
+    real, tries = SentimentIntensityAnalyzer.polarity_scores, []
+
+    def fails_on_poison(self, text):
+        if text == poison_text:
+            tries.append(text)
+            raise RuntimeError("analyzer crashed")
+        return real(self, text)
+
+    monkeypatch.setattr(SentimentIntensityAnalyzer, "polarity_scores", fails_on_poison)
+    summary = sentiment.run(_args(f"kafka://{kafka_bootstrap}/{topic}", tmp_path))
+    dlq = read_table(f"{tmp_path}/dlq").to_pylist()
+    poisoned = [r for r in dlq if r["error_type"] == "PoisonRecord"]
+    same_text = sum(json.loads(m.value)["text"] == poison_text for m in messages)
+    assert len(poisoned) == same_text and len(tries) == 3 * same_text
+    assert "failed 3 attempts; last: RuntimeError: analyzer crashed" in poisoned[0]["message"]
+    assert poisoned[0]["stage"] == "sentiment" and poisoned[0]["_position"] == "17"
+    assert summary.valid == 40 - same_text == read_table(f"{tmp_path}/out").num_rows
