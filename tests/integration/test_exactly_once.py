@@ -68,9 +68,7 @@ def _produce_transactions(bootstrap, topic, batches):
     return kept
 
 
-def test_resume_is_exact_across_transaction_markers(
-    kafka_bootstrap, new_topic, tmp_path
-):
+def test_resume_is_exact_across_transaction_markers(kafka_bootstrap, new_topic, tmp_path):
     topic = new_topic(partitions=2)
     committed = _produce_transactions(kafka_bootstrap, topic, [7, 5, 9, 4, 6, 8, 5])
     offsets = sorted(int(o) for p, o in committed if p == "0")
