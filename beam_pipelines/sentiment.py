@@ -37,7 +37,10 @@ from transforms.sinks import ResumeFrom, TableRef, WriteDeadLettersToDelta, Writ
 from transforms.sources import read_from_uri
 from transforms.validate import DecodeAndValidate
 
-__all__ = ["SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
+__all__ = ["REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
+
+# Each record lands as one row (or one dead letter): `dataplane dlq replay` can re-process them.
+REPLAYABLE = True
 
 SENTIMENT_SCHEMA = pa.schema(
     [

@@ -12,6 +12,8 @@ Subcommands::
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
     dataplane graph PIPELINE --out F.png   a picture of its steps (also .svg)
     dataplane report TABLE --out F.png     events over time and the sentiment distribution
+    dataplane dlq replay PIPELINE --from TABLE [--error_type R] -- FLAGS
+                                           re-process dead letters, idempotently, marked
 
 Exit status: 0 when all is well, 1 when a check finds problems, 2 for bad usage
 or configuration.
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runners.dlq_cli import add_dlq_command
 from runners.graph import add_graph_command
 from runners.pipelines_cli import add_pipeline_commands
 from runners.quality_cli import add_quality_command
@@ -93,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     add_pipeline_commands(groups)
     add_graph_command(groups)
     add_report_command(groups)
+    add_dlq_command(groups)
     return parser
 
 
@@ -187,7 +191,11 @@ def _raise_interrupt(*_: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``dataplane`` with ``argv`` (the process arguments by default)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_flags", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = [flag for flag in extra if flag != "--"]
     try:
         return int(args.run(args))
     except DataplaneError as err:

@@ -231,3 +231,54 @@ def test_a_poison_record_becomes_a_dead_letter_after_bounded_tries(
     assert "failed 3 attempts; last: RuntimeError: analyzer crashed" in poisoned[0]["message"]
     assert poisoned[0]["stage"] == "sentiment" and poisoned[0]["_position"] == "17"
     assert summary.valid == 40 - same_text == read_table(f"{tmp_path}/out").num_rows
+
+
+def test_dlq_replay_writes_fixed_letters_once_and_marks_them(
+    kafka_bootstrap, new_topic, tmp_path, monkeypatch
+):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from runners.cli import main as dataplane
+
+    topic = new_topic(partitions=2)
+    messages = list(generate_tweets(200, bad_ratio=0.05, seed=8))
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for n, message in enumerate(messages):
+        producer.produce(topic, message.value, partition=n % 2)
+    assert producer.flush(10) == 0
+    real = SentimentIntensityAnalyzer.polarity_scores
+    flaky = {json.loads(m.value)["id"] for m in messages[:60] if m.kind == "tweet"}
+
+    def broken(self, text):  # a featurizer bug that hits some tweets
+        if any(text == json.loads(m.value)["text"] for m in messages[:60] if m.kind == "tweet"):
+            raise ValueError("bug")
+        return real(self, text)
+
+    monkeypatch.setattr(SentimentIntensityAnalyzer, "polarity_scores", broken)
+    sentiment.run(_args(f"kafka://{kafka_bootstrap}/{topic}", tmp_path))
+    monkeypatch.setattr(SentimentIntensityAnalyzer, "polarity_scores", real)  # the fix
+    dlq = read_table(f"{tmp_path}/dlq").to_pylist()
+    poisoned = [d for d in dlq if d["error_type"] == "PoisonRecord"]
+    others = len(dlq) - len(poisoned)
+    assert poisoned and others == 10
+
+    flags = ["--", f"--output={tmp_path}/out", "--runner=direct"]
+    replay = ["dlq", "replay", "sentiment", "--from", f"{tmp_path}/dlq"]
+    assert dataplane([*replay, *flags]) == 0
+    out = read_table(f"{tmp_path}/out").to_pylist()
+    assert flaky <= {r["id"] for r in out}  # the fixed letters are in the output now
+    assert len(out) == len({r["_record_id"] for r in out}) == 190
+    marked = read_table(f"{tmp_path}/dlq").to_pylist()
+    outcomes = [r["replay_outcome"] for r in marked]
+    assert outcomes.count("written") == len(poisoned)
+    assert sum(o.startswith("failed again: ") for o in outcomes) == others
+    assert len({r["replay_id"] for r in marked}) == 1 and all(r["replayed_at_ms"] for r in marked)
+
+    # Again: only the letters that still fail are replayed, and nothing is added twice.
+    assert dataplane([*replay, *flags]) == 0
+    assert read_table(f"{tmp_path}/out").num_rows == 190
+    (first,) = {r["replay_id"] for r in marked}
+    again = read_table(f"{tmp_path}/dlq").to_pylist()
+    assert {r["replay_id"] for r in again if r["replay_outcome"] == "written"} == {first}
+    second = {r["replay_id"] for r in again if r["replay_outcome"] != "written"}
+    assert len(second) == 1 and first not in second

@@ -17,6 +17,7 @@ _KAFKA_PARAMS = {"group", "start", "start_timestamp_ms", "partitions"}
 _KINESIS_PARAMS = {"region", "endpoint", "start", "start_timestamp_ms"}
 _PUBSUB_PARAMS = {"timestamp_attribute", "id_label"}
 _FILE_PARAMS = {"format"}
+_DLQ_PARAMS = {"error_type", "stage", "include_replayed"}
 _EXPECTED = (
     "kafka://HOST:PORT/TOPIC, kinesis://STREAM, pubsub://projects/P/subscriptions/S "
     "(or /topics/T), or file:///PATH/PATTERN"
@@ -45,6 +46,8 @@ def read_from_uri(
     * ``pubsub://projects/P/subscriptions/S`` or ``pubsub://projects/P/topics/T``
       (streaming only) ``[?timestamp_attribute=A&id_label=L]``
     * ``file:///PATH/PATTERN[?format=jsonl|parquet]`` (JSONL/Parquet replay)
+    * ``dlq:TABLE[?error_type=A,B&stage=S]``: a dead-letter Delta table (a path or
+      ``s3://`` URI) read back for replay, e.g. ``dlq:/tmp/lake/dead_letters``
 
     Raises:
         ConfigError: for an unknown scheme, a missing name or an unknown parameter.
@@ -72,6 +75,8 @@ def read_from_uri(
         return _pubsub((parts.netloc + parts.path).strip("/"), query, bounded, max_records)
     if parts.scheme == "file":
         return _files(parts.netloc + parts.path, query, max_records)
+    if parts.scheme == "dlq":
+        return _dead_letters(uri.split(":", 1)[1].split("?", 1)[0], query)
     raise ConfigError("--source", f"expected {_EXPECTED}; got {uri!r}")
 
 
@@ -133,6 +138,24 @@ def _pubsub(
         max_records=max_records,
         timestamp_attribute=_last(query, "timestamp_attribute"),
         id_label=_last(query, "id_label"),
+    )
+
+
+def _dead_letters(table: str, query: dict[str, list[str]]) -> beam.PTransform:
+    from transforms.sources.deadletters import ReadDeadLetters
+
+    _check_params("dlq", query, _DLQ_PARAMS)
+    if not table:
+        raise ConfigError("--source", "expected dlq:TABLE (a path or s3:// URI)")
+
+    def listed(name: str) -> list[str]:
+        return [v for value in query.get(name, []) for v in value.split(",") if v]
+
+    return ReadDeadLetters(
+        table,
+        error_types=listed("error_type"),
+        stages=listed("stage"),
+        include_replayed=(_last(query, "include_replayed") or "").lower() == "true",
     )
 
 

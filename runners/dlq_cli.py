@@ -1,0 +1,211 @@
+"""``dataplane dlq replay``: re-process dead letters through the pipeline they came from.
+
+After a fix (a schema version that accepts them, a featurizer bug fixed), the
+letters are read back from the dead-letter table with their original
+coordinates and run through the pipeline's own steps. Rows keep their original
+``record_id``: the output's record-id check makes a replay idempotent, however
+often it runs. Letters that fail again go to a table of this replay's own
+(``--failures``), and every replayed letter is marked in the dead-letter table
+with ``replay_id``, ``replayed_at_ms`` and ``replay_outcome`` (``written`` or
+``failed again: <reason>``). Letters already written are skipped next time.
+
+    dataplane dlq replay sentiment --from /tmp/lake/dead_letters \\
+        --error_type SchemaViolation -- --output /tmp/lake/tweets --registry ./fixed-schemas
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from runners.pipelines_cli import pipeline_module
+from transforms.errors import ConfigError
+from transforms.sources.deadletters import REPLAYED_OK, letters_to_replay
+
+__all__ = ["ReplayReport", "add_dlq_command", "replay"]
+
+
+@dataclass
+class ReplayReport:
+    """What one replay did."""
+
+    replay_id: str
+    letters: int = 0
+    written: int = 0
+    failed_again: dict[str, int] = field(default_factory=dict)
+    failures_table: str = ""
+
+
+def add_dlq_command(groups: Any) -> None:
+    """Adds ``dlq replay`` to the ``dataplane`` parser."""
+    dlq = groups.add_parser("dlq", help="dead-letter tools", description=__doc__)
+    commands = dlq.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    run = commands.add_parser(
+        "replay",
+        help="re-process dead letters through their pipeline, idempotently",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("pipeline", metavar="PIPELINE", help="the pipeline the letters came from")
+    run.add_argument("--from", dest="table", required=True, help="the dead-letter table")
+    run.add_argument("--error_type", action="append", default=[], help="only this reason")
+    run.add_argument("--stage", action="append", default=[], help="only this stage")
+    run.add_argument(
+        "--failures", help="table for letters that fail again (default: TABLE_replays/ID)"
+    )
+    run.set_defaults(run=_replay_command, takes_flags=True)
+    run.epilog = "Everything after -- goes to the pipeline (--output at least)."
+
+
+def _replay_command(args: argparse.Namespace) -> int:
+    flags = args.extra
+    report = replay(
+        args.pipeline,
+        args.table,
+        flags,
+        error_types=args.error_type,
+        stages=args.stage,
+        failures=args.failures,
+    )
+    if report.letters == 0:
+        print(f"nothing to replay in {args.table}")
+        return 0
+    again = ", ".join(f"{k} {v}" for k, v in sorted(report.failed_again.items())) or "none"
+    print(
+        f"replay {report.replay_id}: {report.letters} letters, {report.written} written to "
+        f"the output, failed again: {again} (in {report.failures_table})"
+    )
+    return 0
+
+
+def replay(
+    pipeline: str,
+    table: str,
+    flags: Sequence[str],
+    *,
+    error_types: Sequence[str] = (),
+    stages: Sequence[str] = (),
+    failures: str | None = None,
+) -> ReplayReport:
+    """Replays the chosen letters of ``table`` through ``pipeline`` and marks them."""
+    module = pipeline_module(pipeline)
+    if not getattr(module, "REPLAYABLE", False):
+        raise ConfigError(
+            "PIPELINE",
+            f"{pipeline} cannot replay dead letters: its outputs are aggregates that replayed "
+            "records alone would not recompute",
+        )
+    output = _flag(flags, "--output")
+    letters = letters_to_replay(table, error_types=error_types, stages=stages)
+    report = ReplayReport(uuid.uuid4().hex[:12], letters.num_rows)
+    if letters.num_rows == 0:
+        return report
+    report.failures_table = failures or f"{table.rstrip('/')}_replays/{report.replay_id}"
+    query = urlencode(
+        {k: ",".join(v) for k, v in (("error_type", error_types), ("stage", stages)) if v}
+    )
+    source = f"dlq:{table}" + (f"?{query}" if query else "")
+    module.run(
+        [
+            *flags,
+            f"--source={source}",
+            f"--dlq={report.failures_table}",
+            "--bounded",
+            "--no_resume",
+        ]
+    )
+    outcomes = _outcomes(letters["_record_id"], output, report)
+    _mark(table, outcomes, report.replay_id)
+    return report
+
+
+def _flag(flags: Sequence[str], name: str) -> str:
+    for index, flag in enumerate(flags):
+        if flag.startswith(f"{name}="):
+            return flag.split("=", 1)[1]
+        if flag == name and index + 1 < len(flags):
+            return flags[index + 1]
+    raise ConfigError(name, "required after --: the output table the pipeline writes")
+
+
+def _ids_in(table: str, ids: pa.Array) -> set[str]:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        dataset = DeltaTable(table).to_pyarrow_dataset()
+    except TableNotFoundError:
+        return set()
+    found = dataset.to_table(columns=["_record_id"], filter=pc.field("_record_id").isin(ids))
+    return set(found["_record_id"].to_pylist())
+
+
+def _outcomes(ids: pa.ChunkedArray, output: str, report: ReplayReport) -> dict[str, str]:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    wanted = ids.combine_chunks()
+    written = _ids_in(output, wanted)
+    try:
+        failed = DeltaTable(report.failures_table).to_pyarrow_table(
+            columns=["_record_id", "error_type"]
+        )
+        reasons = dict(zip(*(failed[c].to_pylist() for c in failed.column_names), strict=True))
+    except TableNotFoundError:
+        reasons = {}
+    outcomes = {}
+    for record_id in wanted.to_pylist():
+        if record_id in written:
+            outcomes[record_id] = REPLAYED_OK
+            report.written += 1
+        else:
+            reason = reasons.get(record_id, "not written")
+            outcomes[record_id] = f"failed again: {reason}"
+            report.failed_again[reason] = report.failed_again.get(reason, 0) + 1
+    return outcomes
+
+
+def _mark(table: str, outcomes: dict[str, str], replay_id: str) -> None:
+    """Sets the replay columns of the replayed letters (adding them to an older table)."""
+    from deltalake import DeltaTable, Field
+    from deltalake.schema import PrimitiveType
+
+    dlq = DeltaTable(table)
+    have = set(dlq.schema().to_arrow().names)
+    missing = [
+        Field(name, PrimitiveType(kind), nullable=True)
+        for name, kind in (
+            ("replay_id", "string"),
+            ("replayed_at_ms", "long"),
+            ("replay_outcome", "string"),
+        )
+        if name not in have
+    ]
+    if missing:
+        dlq.alter.add_columns(missing)
+    now_ms = int(time.time() * 1000)
+    marks = pa.table(
+        {
+            "_record_id": list(outcomes),
+            "replay_id": [replay_id] * len(outcomes),
+            "replayed_at_ms": pa.array([now_ms] * len(outcomes), pa.int64()),
+            "replay_outcome": list(outcomes.values()),
+        }
+    )
+    (
+        dlq.merge(
+            marks, predicate="t._record_id = s._record_id", source_alias="s", target_alias="t"
+        )
+        .when_matched_update(
+            {c: f"s.{c}" for c in ("replay_id", "replayed_at_ms", "replay_outcome")}
+        )
+        .execute()
+    )
