@@ -282,3 +282,12 @@ def test_dlq_replay_writes_fixed_letters_once_and_marks_them(
     assert {r["replay_id"] for r in again if r["replay_outcome"] == "written"} == {first}
     second = {r["replay_id"] for r in again if r["replay_outcome"] != "written"}
     assert len(second) == 1 and first not in second
+
+    # New dead letters still append to the table that now has the replay columns.
+    producer.produce(topic, b"{not json", partition=0)
+    assert producer.flush(10) == 0
+    sentiment.run(_args(f"kafka://{kafka_bootstrap}/{topic}", tmp_path))
+    latest = read_table(f"{tmp_path}/dlq").to_pylist()
+    assert len(latest) == len(dlq) + 1
+    (fresh,) = [r for r in latest if r["replay_id"] is None]
+    assert fresh["error_type"] == "InvalidJson" and fresh["replay_outcome"] is None

@@ -33,12 +33,10 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("schema_subject", pa.string()),
         pa.field("schema_id", pa.int64()),
         pa.field("failed_at_ms", pa.int64()),
-        # Set by `dataplane dlq replay` on the letters it re-processed.
-        pa.field("replay_id", pa.string()),
-        pa.field("replayed_at_ms", pa.int64()),
-        pa.field("replay_outcome", pa.string()),
     ]
 )
+# `dataplane dlq replay` adds replay_id, replayed_at_ms and replay_outcome to the
+# table when it marks letters; appends leave them null.
 _DERIVED = ("_offset", "_event_time")
 _INTEGER_OFFSET_SOURCES = ("kafka",)
 

@@ -148,7 +148,7 @@ class DeltaCommitter:
         )
         write_deltalake(
             table if table is not None else self.table_uri,
-            fresh,
+            _conformed(fresh, table),
             mode="append",
             partition_by=self._partition_by if table is None else None,
             storage_options=self._options if table is None else None,
@@ -209,6 +209,28 @@ class DeltaCommitter:
             ids = table.to_pyarrow_dataset().to_table(columns=["_record_id"], filter=condition)
             found.append(ids["_record_id"].combine_chunks())
         return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+
+def _conformed(batch: pa.Table, table: DeltaTable | None) -> pa.Table:
+    """``batch`` in the table's column order, with nulls for columns added to the table since.
+
+    (A dead-letter table gains replay columns when letters are replayed; appends
+    made afterwards leave them null.)
+    """
+    if table is None:
+        return batch
+    target = pa.schema(table.schema().to_arrow())
+    names = set(batch.column_names)
+    if all(name in names for name in target.names) and len(names) == len(target.names):
+        return batch
+    columns = []
+    for target_field in target:
+        if target_field.name in names:
+            columns.append(batch[target_field.name])
+        else:
+            columns.append(pa.nulls(batch.num_rows, target_field.type))
+    extra = [n for n in batch.column_names if n not in set(target.names)]
+    return pa.table(columns + [batch[n] for n in extra], names=[*target.names, *extra])
 
 
 def chain_runs(batch: pa.Table) -> dict[PartitionKey, dict[str, str]]:
