@@ -33,3 +33,12 @@ def test_run_reports_a_bad_pipeline_flag_with_exit_status_2(
     flags = ["--source=file:///x.jsonl", "--output=/tmp/o", "--dlq=/tmp/d", "--subject_version=0"]
     assert dataplane(["run", "sentiment", *flags]) == 2
     assert "--subject_version: expected a version number >= 1" in capsys.readouterr().err
+
+
+def test_dlq_replay_refuses_pipelines_that_aggregate_and_needs_the_output(capsys, tmp_path):
+    from runners.cli import main
+
+    assert main(["dlq", "replay", "telemetry", "--from", str(tmp_path), "--", "--output=x"]) == 2
+    assert "telemetry cannot replay dead letters" in capsys.readouterr().err
+    assert main(["dlq", "replay", "sentiment", "--from", str(tmp_path)]) == 2
+    assert "--output: required after --" in capsys.readouterr().err
