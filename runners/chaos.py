@@ -342,7 +342,7 @@ def run_trials(
     trials: int,
     lake_root: Path,
     seed: int = 1,
-    kill_window_s: tuple[float, float] = (2.0, 7.0),
+    kill_window_s: tuple[float, float] = (1.0, 4.0),
 ) -> ChaosReport:
     """Runs ``trials`` killed runs while ``feed`` produces, drains, and checks the tables."""
     rng = random.Random(seed)
@@ -392,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=("kafka", "kinesis", "both"), default="both")
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--records", type=int, default=5000)
-    parser.add_argument("--rate", type=float, default=400.0, help="messages per second")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="messages per second (default: spread over the trials, about 3 s each)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lake", help="where the tables go (default: a temporary directory)")
     args = parser.parse_args(argv)
@@ -401,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     root = Path(args.lake or tempfile.mkdtemp(prefix="chaos-"))
     with ExitStack() as stack:
-        feed_args = {"records": args.records, "rate_per_s": args.rate, "seed": args.seed}
+        rate = args.rate or args.records / (3.0 * max(args.trials, 1))
+        feed_args = {"records": args.records, "rate_per_s": rate, "seed": args.seed}
         if args.kind in ("kafka", "both"):
             broker = stack.enter_context(LocalKafkaBroker())
             feed: Feed = KafkaFeed(broker.bootstrap_servers, **feed_args)
