@@ -16,10 +16,12 @@ tables.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -358,6 +360,15 @@ def run_trials(
     return report
 
 
+def _recoveries(trials: list[Trial]) -> list[float]:
+    """Start-to-first-commit times of the runs that followed a killed one."""
+    return [
+        after.first_commit_s
+        for before, after in itertools.pairwise(trials)
+        if before.outcome.startswith("killed") and after.first_commit_s is not None
+    ]
+
+
 def print_report(reports: list[ChaosReport], console: Console | None = None) -> None:
     """Prints one table of trials per source kind, then the totals."""
     console = console or Console()
@@ -377,6 +388,13 @@ def print_report(reports: list[ChaosReport], console: Console | None = None) -> 
                 "ok" if t.offsets_ok else "AHEAD",
             )
         console.print(table)
+        recoveries = _recoveries(report.trials)
+        if recoveries:
+            console.print(
+                f"{report.kind}: after a kill, the next run's first commit came "
+                f"{statistics.median(recoveries):.1f} s after its start (median of "
+                f"{len(recoveries)}; max {max(recoveries):.1f} s)"
+            )
         console.print(
             f"{report.kind}: produced {report.produced:,} · rows {report.rows:,} · "
             f"lost {report.lost} · duplicated {report.duplicated} · wrong content "
