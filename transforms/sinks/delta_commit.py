@@ -239,7 +239,7 @@ def chain_runs(batch: pa.Table) -> dict[PartitionKey, dict[str, str]]:
     >>> t = pa.table({"_source": ["kafka"] * 3, "_stream": ["t"] * 3, "_partition": ["0"] * 3,
     ...               "_position": ["4", "5", "9"], "_prev_position": ["start", "4", "7"]})
     >>> chain_runs(t)
-    {('kafka', 't', '0'): {'start': '5', '7': '9'}}
+    {('kafka', 't', '0'): {'7': '9', 'start': '5'}}
     """
     linked = batch.filter(pc.is_valid(batch["_prev_position"]))
     links: dict[PartitionKey, list[tuple[str, str]]] = {}

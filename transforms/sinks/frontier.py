@@ -51,7 +51,7 @@ def segments(links: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``(position, prev_position)`` links → the chain's runs as ``{prev of first: last}``.
 
     >>> segments([("5", "start"), ("7", "5"), ("9", "8"), ("12", "9")])
-    {'start': '7', '8': '12'}
+    {'8': '12', 'start': '7'}
     """
     following: dict[str, str] = {}
     for position, prev in links:
@@ -65,7 +65,7 @@ def segments(links: Iterable[tuple[str, str]]) -> dict[str, str]:
         while last in following:
             last = following[last]
         runs[first] = last
-    return dict(sorted(runs.items(), key=lambda kv: kv[1] if kv[0] == CHAIN_START else kv[0]))
+    return dict(sorted(runs.items()))
 
 
 def advance(frontier: str | None, runs: Mapping[str, str]) -> str | None:
