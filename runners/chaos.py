@@ -48,6 +48,7 @@ class Feed:
     """A producer thread writing generated tweets to a source, remembering where each landed."""
 
     uri: str
+    stream: str  # the topic or stream written to
 
     def __init__(self, records: int, rate_per_s: float, seed: int) -> None:
         self.records, self.rate_per_s, self.seed = records, rate_per_s, seed
@@ -97,7 +98,7 @@ class KafkaFeed(Feed):
         super().__init__(**kwargs)
         from transforms.sources.kafka_admin import ensure_topic
 
-        self.topic = f"chaos-{uuid.uuid4().hex[:8]}"
+        self.topic = self.stream = f"chaos-{uuid.uuid4().hex[:8]}"
         self.group = f"{self.topic}-group"
         self.bootstrap = bootstrap
         ensure_topic(bootstrap, self.topic, partitions=partitions)
@@ -291,7 +292,7 @@ def _offsets_behind_tables(feed: Feed, lake: _Lake) -> bool:
     if not group:
         return True
     tables = (TableRef(str(lake.out), "sentiment"), TableRef(str(lake.dlq), "sentiment-dlq"))
-    frontiers = ResumeFrom(tables).frontiers("kafka", getattr(feed, "topic", ""))
+    frontiers = ResumeFrom(tables).frontiers("kafka", feed.stream)
     return all(
         offset < 0 or (p in frontiers and offset <= int(frontiers[p]) + 1)
         for p, offset in group.items()
@@ -333,7 +334,7 @@ def _keyed(out: list[dict], dlq: list[dict]) -> Iterator[tuple[Coordinates, dict
 
 def _differs(produced: bytes | None, row: dict[str, Any]) -> bool:
     if "error_type" in row:  # a dead letter keeps the raw bytes
-        return bool(row["value"] != produced and (row["value"] or b"") != (produced or b""))
+        return (row["value"] or b"") != (produced or b"")
     payload = json.loads(produced or b"{}")
     return bool(payload.get("id") != row["id"] or payload.get("text") != row["text"])
 
