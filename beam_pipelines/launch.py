@@ -22,6 +22,7 @@ from runners.presets import resolve_runner
 from runners.profiles import expand_profile
 from transforms.errors import DataplaneError, SourceUnavailableError
 from transforms.sources.preflight import wait_for_source
+from transforms.sources.uri import is_unbounded
 
 __all__ = ["command_line", "run_pipeline"]
 
@@ -34,7 +35,10 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
 
     options = PipelineOptions(expand_profile(argv))
     source = options.view_as(SourceOptions)
-    runner = resolve_runner(options, bounded=source.bounded or source.max_records > 0)
+    streaming = bool(source.source) and is_unbounded(
+        source.source, bounded=source.bounded, max_records=source.max_records
+    )
+    runner = resolve_runner(options, bounded=not streaming)
     if source.source:
         wait_for_source(
             source.source,

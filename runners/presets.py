@@ -32,13 +32,16 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
     """The runner to pass to ``beam.Pipeline`` for these options, after checking them.
 
     ``direct`` (or no runner, or ``DirectRunner``) becomes the FnApiRunner for a
-    bounded run and Prism for a streaming one; ``portable``, ``flink`` and
-    ``dataflow`` become Beam's runners of those names; any other name is handed to
-    Beam unchanged.
+    bounded run and :class:`~runners.local_streaming.LocalStreamingRunner` (in this
+    process, offline) for a streaming one; ``portable``, ``flink`` and ``dataflow``
+    become Beam's runners of those names; any other name (``PrismRunner`` too) is
+    handed to Beam unchanged. An unbounded source sets ``--streaming`` on every runner.
 
     >>> from apache_beam.options.pipeline_options import PipelineOptions
     >>> type(resolve_runner(PipelineOptions(["--runner=direct"]), bounded=True)).__name__
     'FnApiRunner'
+    >>> type(resolve_runner(PipelineOptions(["--runner=direct"]), bounded=False)).__name__
+    'LocalStreamingRunner'
     >>> resolve_runner(PipelineOptions(["--runner=SparkRunner"]), bounded=True)
     'SparkRunner'
     """
@@ -46,15 +49,18 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
     name = standard.runner
     if name is not None and name.lower() in RUNNER_ALIASES:
         name = standard.runner = RUNNER_ALIASES[name.lower()]
+    if not bounded:
+        standard.streaming = True
     if name is not None and name.lower() not in DIRECT_NAMES:
         check_runner_options(options, bounded=bounded)
         return name
-    if bounded:
+    if bounded and not standard.streaming:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
-    standard.streaming = True
-    return "PrismRunner"
+    from runners.local_streaming import LocalStreamingRunner
+
+    return LocalStreamingRunner()
 
 
 def check_runner_options(options: PipelineOptions, *, bounded: bool) -> None:
@@ -128,5 +134,3 @@ def _check_dataflow(options: PipelineOptions, *, bounded: bool) -> None:
             "Dataflow workers need this library: --setup_file=./setup.py (built and installed "
             "on each worker) or --sdk_container_image=IMAGE with it preinstalled",
         )
-    if not bounded:
-        options.view_as(StandardOptions).streaming = True

@@ -11,7 +11,7 @@ import apache_beam as beam
 from transforms.errors import ConfigError
 from transforms.sinks.progress_log import ResumeFrom
 
-__all__ = ["read_from_uri"]
+__all__ = ["is_unbounded", "read_from_uri"]
 
 _KAFKA_PARAMS = {"group", "start", "start_timestamp_ms", "partitions"}
 _KINESIS_PARAMS = {"region", "endpoint", "start", "start_timestamp_ms"}
@@ -78,6 +78,21 @@ def read_from_uri(
     if parts.scheme == "dlq":
         return _dead_letters(uri.split(":", 1)[1].split("?", 1)[0], query)
     raise ConfigError("--source", f"expected {_EXPECTED}; got {uri!r}")
+
+
+def is_unbounded(uri: str, *, bounded: bool = False, max_records: int = 0) -> bool:
+    """Whether ``read_from_uri(uri, ...)`` reads without end (a streaming run).
+
+    Kafka, Kinesis and Pub/Sub are unbounded unless ``bounded`` or ``max_records``
+    say otherwise; files and dead-letter tables always end.
+
+    >>> is_unbounded("kafka://127.0.0.1:9092/tweets"), is_unbounded("file:///data/*.jsonl")
+    (True, False)
+    >>> is_unbounded("kinesis://s", max_records=10)
+    False
+    """
+    streams = urlsplit(uri).scheme in ("kafka", "kinesis", "pubsub")
+    return streams and not bounded and max_records <= 0
 
 
 def _check_params(scheme: str, query: dict[str, list[str]], known: set[str]) -> None:
