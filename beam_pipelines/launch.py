@@ -1,10 +1,21 @@
-"""What every pipeline module's ``run`` and ``main`` share: flags → runner → run → summary."""
+"""What every pipeline module's ``run`` and ``main`` share: flags → runner → run → summary.
+
+A streaming run (an unbounded source) goes on until it is stopped: the first
+Ctrl-C or SIGTERM asks the sources to stop (see :mod:`transforms.stop`), the
+batches in flight are committed, the summary is printed and the exit code is 0;
+a second one ends the process at once (exit 130; a restart still loses and
+doubles nothing, the tables are the checkpoint).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -12,53 +23,143 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.options import (
     DeltaSinkOptions,
+    RunOptions,
     SourceOptions,
     help_requested,
     kafka_settings,
     print_help,
     storage_options_from,
 )
-from runners.presets import resolve_runner
+from runners.presets import resolve_runner, runs_in_this_process
 from runners.profiles import expand_profile
 from transforms.errors import DataplaneError, SourceUnavailableError
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
+from transforms.stop import clear_stop, request_stop, stop_requested
 
-__all__ = ["command_line", "run_pipeline"]
+__all__ = ["Launched", "command_line", "run_pipeline"]
 
 Build = Callable[[beam.Pipeline, PipelineOptions], Any]
+_FORCED_EXIT = 130
+
+
+class Launched:
+    """A run handed to a remote runner and not waited for (dry run, or no wait)."""
+
+    def __init__(self, runner: str, message: str) -> None:
+        self.runner, self.message = runner, message
+
+    def print(self) -> None:
+        print(self.message)
 
 
 def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: bool) -> Any:
-    """Builds the pipeline from flags (profile expanded), runs it, returns the run summary."""
+    """Builds the pipeline from flags (profile expanded), runs it, returns the run summary.
+
+    Returns a :class:`Launched` instead when the runner was not waited for
+    (``--dry_run=True`` or ``--no_wait_until_finish``).
+    """
     from runners.summary import RunSummary, progress_display
 
     options = PipelineOptions(expand_profile(argv))
     source = options.view_as(SourceOptions)
+    run = options.view_as(RunOptions)
     streaming = bool(source.source) and is_unbounded(
         source.source, bounded=source.bounded, max_records=source.max_records
     )
     runner = resolve_runner(options, bounded=not streaming)
-    if source.source:
+    every = options.get_all_options()
+    dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
+    if source.source and not dry_run and source.source_timeout_s > 0:
         wait_for_source(
             source.source,
             timeout_s=source.source_timeout_s,
             consumer_config=kafka_settings(source),
         )
+    clear_stop()
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, options)
-    with progress_display(enabled=show_progress):
-        result = pipeline.run()
-        result.wait_until_finish()
+    local = runs_in_this_process(runner, options)
     sink = options.view_as(DeltaSinkOptions)
+    with (
+        _stop_on_signals(local=local),
+        progress_display(
+            terminal=show_progress,
+            log_every_s=run.progress_interval_s if streaming and local else None,
+            tables={"output": sink.output, "dead letters": sink.dlq},
+        ),
+    ):
+        result = pipeline.run()
+        if dry_run or not wait:
+            return _launched(pipeline, result, dry_run=dry_run)
+        result.wait_until_finish()
     return RunSummary.collect(
         result,
         output=sink.output,
         dlq=sink.dlq,
         elapsed_s=time.monotonic() - started,
         storage_options=storage_options_from(options),
+        stopped=stop_requested(),
     )
+
+
+def _launched(pipeline: beam.Pipeline, result: Any, *, dry_run: bool) -> Launched:
+    runner = type(pipeline.runner).__name__
+    if dry_run:
+        proto = getattr(pipeline.runner, "proto_pipeline", None) or pipeline.to_runner_api()
+        steps = sorted({t.unique_name for t in proto.components.transforms.values()} - {""})
+        top = [name for name in steps if "/" not in name]
+        return Launched(
+            runner,
+            f"dry run: built the job for {runner} ({len(steps)} steps; top level: "
+            f"{', '.join(top)}); nothing was submitted",
+        )
+    return Launched(runner, f"submitted to {runner}: job {_job_id(result)}; not waiting for it")
+
+
+def _job_id(result: Any) -> str:
+    job_id = getattr(result, "job_id", None)
+    if callable(job_id):
+        return str(job_id())
+    return str(getattr(result, "_job_id", None) or "(the runner gave no id)")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(*, local: bool) -> Iterator[None]:
+    """First SIGINT/SIGTERM: stop the sources; second: exit at once (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if not local:
+            print(f"\n{name}: no longer waiting; the job goes on on its runner", file=sys.stderr)
+            os._exit(0)
+        if stop_requested():
+            print(
+                f"\n{name} again: stopping now; batches not yet committed are read again "
+                "by the next run",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(_FORCED_EXIT)
+        request_stop()
+        print(
+            f"\n{name}: stopping: sources stop reading, batches in flight are committed "
+            "(again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, handle) for signum in handled}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def command_line(
@@ -74,7 +175,7 @@ def command_line(
     Exits 2 with the message on bad flags, 3 when the source cannot be reached.
     """
     if help_requested(argv):
-        print_help(prog, description, groups)
+        print_help(prog, description, [*groups, RunOptions])
         return 0
     try:
         summary = run(argv, show_progress=sys.stderr.isatty())

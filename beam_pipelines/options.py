@@ -16,6 +16,7 @@ from transforms.errors import ConfigError
 __all__ = [
     "DeltaSinkOptions",
     "RegistryOptions",
+    "RunOptions",
     "SourceOptions",
     "StorageOptions",
     "help_requested",
@@ -64,6 +65,20 @@ class SourceOptions(PipelineOptions):
         parser.add_argument(
             "--kafka_config_file",
             help="a properties file of librdkafka settings (keeps secrets off the command line)",
+        )
+
+
+class RunOptions(PipelineOptions):
+    """How a run reports while it goes on."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--progress_interval_s",
+            type=float,
+            default=10.0,
+            help="off a terminal, a streaming run logs its progress (records read per second, "
+            "rows committed, lag, watermark) this often; 0 turns it off",
         )
 
 

@@ -102,7 +102,9 @@ def streaming_overrides_last(options: PipelineOptions) -> list[PTransformOverrid
     already keyed uniquely, so here they go straight to ProcessElements.
     """
     overrides = [
-        _KeyedElementsOverride() if isinstance(o, ProcessKeyedElementsViaKeyedWorkItemsOverride) else o
+        _KeyedElementsOverride()
+        if isinstance(o, ProcessKeyedElementsViaKeyedWorkItemsOverride)
+        else o
         for o in direct_runner._get_transform_overrides(options)
     ]
     late = [o for o in overrides if type(o).__name__ in _STREAMING_OVERRIDES]
@@ -125,7 +127,7 @@ class _ProcessKeyedElements(beam.PTransform):
         self._keyed = keyed
 
     def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
-        process = ProcessElements(self._keyed)
+        process: Any = ProcessElements(self._keyed)
         process.args, process.kwargs = self._keyed.ptransform_args, self._keyed.ptransform_kwargs
         process.side_inputs = self._keyed.ptransform_side_inputs
         return pcoll | "AsGroup" >> beam.Map(lambda kv: (kv[0], [kv[1]])) | process
@@ -175,7 +177,7 @@ class _SplittableProcessFn(beam.DoFn):
     def __init__(self, sdf: beam.DoFn, args: Any, kwargs: Any) -> None:
         self.sdf = sdf
         self._outputs = _CollectingOutputHandler()
-        self._invoker = DoFnInvoker.create_invoker(
+        self._invoker: Any = DoFnInvoker.create_invoker(
             DoFnSignature(sdf),
             context=DoFnContext("unused_context"),
             output_handler=self._outputs,
@@ -199,7 +201,10 @@ class _SplittableProcessFn(beam.DoFn):
             self._set_up = False
 
     def process(
-        self, element: Any, timestamp: Any = beam.DoFn.TimestampParam, window: Any = beam.DoFn.WindowParam
+        self,
+        element: Any,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
         if isinstance(element, KeyedWorkItem):  # the resume timer fired
             key = element.encoded_key
@@ -209,13 +214,13 @@ class _SplittableProcessFn(beam.DoFn):
                 return
             restriction = state.get_state(window, self.RESTRICTION)
             estimator_state = state.get_state(window, self.ESTIMATOR_STATE)
-            windowed = WindowedValue(value, timestamp, [window])
+            windowed = WindowedValue(value, timestamp, (window,))
         else:
             key, (seed,) = element[0], list(element[1])
             state = self.step_context.get_keyed_state(key)
             value, restriction = seed.element, seed.restriction
             estimator_state = seed.watermark_estimator_state
-            windowed = WindowedValue(value, timestamp, [window])
+            windowed = WindowedValue(value, timestamp, (window,))
         outputs, residual = self._call(windowed, restriction, estimator_state)
         yield from outputs
         if residual is None:

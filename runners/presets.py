@@ -15,7 +15,13 @@ from apache_beam.runners.runner import PipelineRunner
 
 from transforms.errors import ConfigError
 
-__all__ = ["DIRECT_NAMES", "RUNNER_ALIASES", "check_runner_options", "resolve_runner"]
+__all__ = [
+    "DIRECT_NAMES",
+    "RUNNER_ALIASES",
+    "check_runner_options",
+    "resolve_runner",
+    "runs_in_this_process",
+]
 
 # Names that mean "run it here". Beam's DirectRunner first tries to download the
 # Prism binary (fails offline, then falls back); these pick a local runner directly.
@@ -61,6 +67,22 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
     from runners.local_streaming import LocalStreamingRunner
 
     return LocalStreamingRunner()
+
+
+def runs_in_this_process(runner: PipelineRunner | str, options: PipelineOptions) -> bool:
+    """Whether the pipeline's DoFns run in this process (local runners, LOOPBACK workers).
+
+    >>> from apache_beam.options.pipeline_options import PipelineOptions
+    >>> options = PipelineOptions(["--environment_type=LOOPBACK"])
+    >>> runs_in_this_process("PortableRunner", options)
+    True
+    >>> runs_in_this_process("DataflowRunner", PipelineOptions([]))
+    False
+    """
+    if not isinstance(runner, str):
+        return True
+    environment = str(options.get_all_options().get("environment_type") or "").upper()
+    return environment == "LOOPBACK"
 
 
 def check_runner_options(options: PipelineOptions, *, bounded: bool) -> None:

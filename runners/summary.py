@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from transforms.progress import LOCAL_PROGRESS
+from transforms.progress import LOCAL_GAUGES, LOCAL_PROGRESS
 
-__all__ = ["RunSummary", "TableStats", "progress_display"]
+__all__ = ["NoSummary", "ProgressMeter", "RunSummary", "TableStats", "progress_display"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class RunSummary:
     dlq: TableStats | None = None
     counters: dict[str, int] = field(default_factory=dict)
     source_lag: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
 
     @property
     def events_per_s(self) -> float:
@@ -86,8 +87,17 @@ class RunSummary:
         dlq: str | None,
         elapsed_s: float,
         storage_options: dict[str, str] | None = None,
-    ) -> RunSummary:
-        counters = _counters(result)
+        stopped: bool = False,
+    ) -> RunSummary | NoSummary:
+        """The summary of a finished run; a :class:`NoSummary` if its runner has no metrics."""
+        try:
+            counters = _counters(result)
+            source_lag = _source_lag(result)
+        except NotImplementedError:
+            return NoSummary(
+                f"no run summary: {type(result).__name__} reports no metrics to this process "
+                "(see the runner's own console)"
+            )
         return cls(
             records_in=sum(
                 counters.get(f"dataplane.{source}/records_read", 0) for source in _SOURCES
@@ -103,12 +113,14 @@ class RunSummary:
             output=TableStats.of(output, storage_options),
             dlq=TableStats.of(dlq, storage_options),
             counters=counters,
-            source_lag=_source_lag(result),
+            source_lag=source_lag,
+            stopped=stopped,
         )
 
     def print(self, console: Console | None = None) -> None:
         console = console or Console()
-        table = Table(title="Run summary", show_header=False)
+        title = "Run summary (stopped on request)" if self.stopped else "Run summary"
+        table = Table(title=title, show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value", justify="right")
         table.add_row("records in", f"{self.records_in:,}")
@@ -141,6 +153,16 @@ class RunSummary:
         console.print(table)
 
 
+@dataclass(frozen=True)
+class NoSummary:
+    """Why a run has no summary (its runner reports no metrics here)."""
+
+    reason: str
+
+    def print(self, console: Console | None = None) -> None:
+        (console or Console()).print(self.reason)
+
+
 def _counters(result: Any) -> dict[str, int]:
     found: dict[str, int] = {}
     for counter in result.metrics().query()["counters"]:
@@ -171,33 +193,104 @@ def _group(counters: dict[str, int], prefix: str) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def progress_display(*, enabled: bool, console: Console | None = None) -> Iterator[None]:
-    """Shows records read and rows committed while the block runs (local runners)."""
-    if not enabled:
+def progress_display(
+    *,
+    terminal: bool,
+    log_every_s: float | None = None,
+    tables: dict[str, str | None] | None = None,
+    console: Console | None = None,
+    interval_s: float = 0.25,
+) -> Iterator[None]:
+    """Shows a run's progress while the block runs (local runners, see transforms.progress).
+
+    On a terminal a status line is redrawn in place; otherwise, when ``log_every_s``
+    is set (streaming runs), one line is written to stderr that often.
+    """
+    if not terminal and not log_every_s:
         yield
         return
     console = console or Console(stderr=True)
     stop = threading.Event()
-    start, before = time.monotonic(), dict(LOCAL_PROGRESS)
+    meter = ProgressMeter(tables or {})
+    if terminal:
+        with console.status(meter.line()) as spinner:
+            thread = threading.Thread(
+                target=lambda: _every(interval_s, stop, lambda: spinner.update(meter.line())),
+                daemon=True,
+            )
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join()
+        return
+    assert log_every_s is not None
+    thread = threading.Thread(
+        target=lambda: _every(
+            log_every_s, stop, lambda: console.print(meter.line(), soft_wrap=True)
+        ),
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
-    def status() -> str:
-        read = LOCAL_PROGRESS["records_read"] - before.get("records_read", 0)
-        landed = LOCAL_PROGRESS["rows_committed"] - before.get("rows_committed", 0)
-        return (
-            f"running {time.monotonic() - start:5.1f}s · {read:,} records read · "
-            f"{landed:,} rows committed"
+
+def _every(period_s: float, stop: threading.Event, action: Callable[[], None]) -> None:
+    while not stop.wait(period_s):
+        action()
+
+
+class ProgressMeter:
+    """One line of progress from this process's counts: rates since the last line.
+
+    >>> from transforms.progress import LOCAL_GAUGES, note, set_gauge
+    >>> meter = ProgressMeter({"output": "/lake/t"})
+    >>> note("records_read", 5); note("rows_committed:/lake/t", 4)
+    >>> set_gauge("lag_records kafka t[0]", 7); set_gauge("watermark_ms kafka t[0]", 0)
+    >>> line = meter.line()
+    >>> "5 records read" in line, "output 4" in line, "lag kafka t[0] 7 records" in line
+    (True, True, True)
+    >>> "watermark 1970-01-01T00:00:00Z" in line
+    True
+    """
+
+    def __init__(self, tables: dict[str, str | None]) -> None:
+        self._tables = {name: uri for name, uri in tables.items() if uri}
+        self._start = self._last = time.monotonic()
+        self._before = dict(LOCAL_PROGRESS)
+        self._last_read = 0
+
+    def line(self) -> str:
+        now = time.monotonic()
+        read = LOCAL_PROGRESS["records_read"] - self._before.get("records_read", 0)
+        rate = (read - self._last_read) / max(now - self._last, 1e-9)
+        self._last, self._last_read = now, read
+        parts = [f"running {now - self._start:,.0f}s", f"{read:,} records read ({rate:,.0f}/s)"]
+        committed = [f"{name} {self._committed(uri):,}" for name, uri in self._tables.items()]
+        parts.append("rows committed: " + (", ".join(committed) or f"{self._committed(None):,}"))
+        lags = sorted(
+            (name.split(" ", 1)[1], value, name.split(" ", 1)[0].removeprefix("lag_"))
+            for name, value in LOCAL_GAUGES.items()
+            if name.startswith("lag_")
         )
+        if lags:
+            parts.append(
+                "lag " + ", ".join(f"{where} {value:,} {unit}" for where, value, unit in lags)
+            )
+        marks = [value for name, value in LOCAL_GAUGES.items() if name.startswith("watermark_ms ")]
+        if marks:
+            parts.append(f"watermark {_iso(min(marks))}")
+        return " · ".join(parts)
 
-    with console.status(status()) as spinner:
+    def _committed(self, uri: str | None) -> int:
+        name = f"rows_committed:{uri}" if uri else "rows_committed"
+        return LOCAL_PROGRESS[name] - self._before.get(name, 0)
 
-        def refresh() -> None:
-            while not stop.wait(0.25):
-                spinner.update(status())
 
-        thread = threading.Thread(target=refresh, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))

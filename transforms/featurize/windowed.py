@@ -18,6 +18,10 @@ Firing, per key and window (fixed or sliding):
 
 Panes accumulate: each pane carries the aggregate of every record of the window so
 far, so the last pane is the answer and a sink can upsert on (key, window_start).
+
+On a stop (Ctrl-C, see :mod:`transforms.stop`) windows the watermark had not
+passed are left unfired rather than emitted incomplete: the next run reads their
+records again and fires them when they are complete.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.errors import ConfigError
+from transforms.stop import stop_requested
 
 __all__ = ["TOO_LATE_TAG", "WindowedAggregate", "window_starts"]
 
@@ -108,6 +113,7 @@ class _WindowedAggregateDoFn(beam.DoFn):
         self._stage_id = uuid.uuid4().hex
         self._too_late = Metrics.counter("dataplane.windows", "records_too_late")
         self._records = Metrics.counter("dataplane.windows", "records_aggregated")
+        self._unfired = Metrics.counter("dataplane.windows", "timers_skipped_on_stop")
         self._panes = {
             timing: Metrics.counter("dataplane.windows", f"panes_{timing.lower()}")
             for timing in ("EARLY", "ON_TIME", "LATE")
@@ -156,6 +162,11 @@ class _WindowedAggregateDoFn(beam.DoFn):
         timer_at: Any = beam.DoFn.StateParam(TIMER_AT),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
+        if stop_requested():
+            # A stop pushes the watermark to the end: these windows are not complete.
+            # They stay unfired and the next run computes them from the source.
+            self._unfired.inc()
+            return
         fired_ms = fired.micros // 1000
         watermark_ms = max(
             watermark_state.read() or _NEVER, _see_watermark(self._stage_id, fired_ms)

@@ -81,7 +81,9 @@ class _CommitBatchDoFn(beam.DoFn):
         assert self._committer is not None
         outcome = self._committer.commit(rows_to_arrow(keyed_batch[1], self._schema))
         self._rows.inc(outcome.rows_written)
-        note("rows_committed", outcome.rows_written + outcome.rows_already_committed)
+        landed = outcome.rows_written + outcome.rows_already_committed
+        note("rows_committed", landed)
+        note(f"rows_committed:{self._table_uri}", landed)
         self._skipped.inc(outcome.rows_already_committed)
         (self._commits if outcome.version is not None else self._empty).inc()
         yield {

@@ -24,7 +24,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from transforms.errors import ConfigError, SourceUnavailableError
-from transforms.progress import note
+from transforms.progress import note, set_gauge
 from transforms.record import Record, make_record
 from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
@@ -36,12 +36,15 @@ from transforms.sources.kafka_partitions import (
     plan_partition_reads,
 )
 from transforms.sources.watermark import advance_watermark
+from transforms.stop import stop_requested
 
 __all__ = ["ReadFromKafka"]
 
 _LOG = logging.getLogger(__name__)
 _START_POSITIONS = ("earliest", "latest", "committed", "timestamp", "offsets")
 _CONSUME_BATCH = 1000
+# A caught-up streaming read is called again after this long.
+_IDLE_RESUME_S = 0.2
 
 
 @dataclass
@@ -124,6 +127,7 @@ class _ReadPartitionDoFn(beam.DoFn):
         self._lag_ms = int(settings["max_out_of_orderness_s"] * 1000)
         self._stall_s = settings["stall_timeout_s"]
         self._consumer: Consumer | None = None
+        self._last_data: dict[tuple[str, int], float] = {}
         self._read = Metrics.counter("dataplane.kafka", "records_read")
         self._skipped = Metrics.counter("dataplane.kafka", "records_before_start_timestamp")
 
@@ -157,13 +161,20 @@ class _ReadPartitionDoFn(beam.DoFn):
         assert self._consumer is not None
         self._consumer.assign([TopicPartition(element.topic, element.partition, span.start)])
         emitted, deadline = 0, time.monotonic() + self._max_poll_s
-        last_data = time.monotonic()
+        where = (element.topic, element.partition)
+        # Idleness spans calls: a caught-up streaming read ends its call at once.
+        last_data = self._last_data.setdefault(where, time.monotonic())
+        if element.stop_offset != UNBOUNDED:
+            last_data = time.monotonic()
         reached = _Reached(next_offset=span.start)
         # The chain link of the first record: a residual's start follows the last
         # record claimed before the split (splits are checkpoints only, see tracker).
         prev = element.first_prev if span.start == element.start_offset else str(span.start - 1)
         try:
             while True:
+                if stop_requested():  # ends the read: see transforms.stop
+                    tracker.try_claim(tracker.current_restriction().stop)
+                    return
                 messages = self._consumer.consume(_CONSUME_BATCH, timeout=0.2)
                 caught_up = False
                 for message in messages:
@@ -173,6 +184,7 @@ class _ReadPartitionDoFn(beam.DoFn):
                     if not tracker.try_claim(message.offset()):
                         return
                     caught_up, last_data = False, time.monotonic()
+                    self._last_data[where] = last_data
                     reached.next_offset = int(message.offset() or 0) + 1
                     value = self._to_record(element, message, watermark, prev)
                     if value is not None:
@@ -188,6 +200,7 @@ class _ReadPartitionDoFn(beam.DoFn):
                     return
         finally:
             self._report_lag(element, reached)
+            _report_watermark(element, watermark)
             self._consumer.unassign()
 
     def _report_lag(self, element: PartitionRead, reached: _Reached) -> None:
@@ -201,7 +214,9 @@ class _ReadPartitionDoFn(beam.DoFn):
                 return
             end = int(marks[1])
         gauge = Metrics.gauge("dataplane.kafka", f"lag_records.{element.topic}.{element.partition}")
-        gauge.set(max(int(end) - reached.next_offset, 0))
+        lag = max(int(end) - reached.next_offset, 0)
+        gauge.set(lag)
+        set_gauge(f"lag_records kafka {element.topic}[{element.partition}]", lag)
 
     def _finish_if_idle(
         self,
@@ -213,9 +228,9 @@ class _ReadPartitionDoFn(beam.DoFn):
     ) -> bool:
         """Whether this call should end now that there is nothing to read; raises on a stall.
 
-        A streaming read keeps polling while caught up, until the runner checkpoints
-        it (the direct runner splits the restriction from outside; its stop moves)
-        or ``max_poll_s`` runs out, when it defers the rest itself (Fn API runners).
+        A caught-up streaming read defers the rest of its partition and is called
+        again shortly (each call then holds the runner only briefly), moving its
+        watermark on with the clock once idle for ``idle_timeout_s``.
         """
         span = tracker.current_restriction()
         if caught_up and span.stop != UNBOUNDED:
@@ -225,7 +240,8 @@ class _ReadPartitionDoFn(beam.DoFn):
         if caught_up:
             if time.monotonic() - last_data >= self._idle_s:
                 advance_watermark(watermark, Timestamp.now() - Duration(micros=self._lag_ms * 1000))
-            return False
+            tracker.defer_remainder(Duration(seconds=_IDLE_RESUME_S))
+            return True
         if element.stop_offset != UNBOUNDED and time.monotonic() - last_data >= self._stall_s:
             raise SourceUnavailableError(
                 redact_text(
@@ -293,6 +309,13 @@ class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
         ),
     ) -> Iterator[TimestampedValue]:
         yield from self._read_range(element, tracker, watermark)
+
+
+def _report_watermark(element: PartitionRead, watermark: ManualWatermarkEstimator) -> None:
+    current = watermark.current_watermark()
+    if current is not None:
+        name = f"watermark_ms kafka {element.topic}[{element.partition}]"
+        set_gauge(name, current.micros // 1000)
 
 
 def _is_eof(message: Message) -> bool:
@@ -388,7 +411,7 @@ class ReadFromKafka(beam.PTransform):
         }
         self._resume_from = resume_from
         self._settings = {
-            "max_poll_s": 5.0,
+            "max_poll_s": 1.0,
             "idle_timeout_s": idle_timeout_s,
             "max_out_of_orderness_s": max_out_of_orderness_s,
             "stall_timeout_s": stall_timeout_s,

@@ -24,7 +24,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.errors import ConfigError, SourceUnavailableError
-from transforms.progress import note
+from transforms.progress import note, set_gauge
 from transforms.record import make_record
 from transforms.sinks.frontier import CHAIN_START
 from transforms.sinks.progress_log import ResumeFrom
@@ -38,6 +38,7 @@ from transforms.sources.kinesis_shards import (
     split_limit,
 )
 from transforms.sources.watermark import advance_watermark
+from transforms.stop import stop_requested
 
 __all__ = ["ReadFromKinesis", "kinesis_client"]
 
@@ -194,7 +195,10 @@ class _ReadShardsDoFn(beam.DoFn):
             ManualWatermarkEstimator.default_provider()
         ),
     ) -> Iterator[TimestampedValue]:
-        yield from self._read_shards(tracker, watermark)
+        try:
+            yield from self._read_shards(tracker, watermark)
+        finally:
+            _report_watermark(self._stream, watermark)
 
     def _read_shards(self, tracker: Any, watermark: Any) -> Iterator[TimestampedValue]:
         deadline = time.monotonic() + self._settings["max_poll_s"]
@@ -204,6 +208,10 @@ class _ReadShardsDoFn(beam.DoFn):
         while True:
             restriction: ShardRestriction = tracker.current_restriction()
             if restriction.finished():
+                return
+            if stop_requested():  # ends the read: see transforms.stop
+                for shard_id in [s.shard_id for s in restriction.shards.values() if not s.done]:
+                    tracker.try_claim(("end", shard_id, {}))
                 return
             ready = ready_shards(restriction)
             now = time.monotonic()
@@ -243,7 +251,9 @@ class _ReadShardsDoFn(beam.DoFn):
         backoff.pop(state.shard_id, None)
         if "MillisBehindLatest" in answer:
             gauge_name = f"lag_ms.{self._stream}.{state.shard_id}"
-            Metrics.gauge("dataplane.kinesis", gauge_name).set(int(answer["MillisBehindLatest"]))
+            lag_ms = int(answer["MillisBehindLatest"])
+            Metrics.gauge("dataplane.kinesis", gauge_name).set(lag_ms)
+            set_gauge(f"lag_ms kinesis {self._stream}[{state.shard_id}]", lag_ms)
         for item in answer.get("Records", []):
             arrival_ms = _epoch_ms(item.get("ApproximateArrivalTimestamp"))
             if (
@@ -377,7 +387,10 @@ class _ReadShardsUnboundedDoFn(_ReadShardsDoFn):
             ManualWatermarkEstimator.default_provider()
         ),
     ) -> Iterator[TimestampedValue]:
-        yield from self._read_shards(tracker, watermark)
+        try:
+            yield from self._read_shards(tracker, watermark)
+        finally:
+            _report_watermark(self._stream, watermark)
 
 
 class _Throttled(Exception):
@@ -501,3 +514,9 @@ class ReadFromKinesis(beam.PTransform):
             "region_name": self._client_args["region_name"] or "(AWS default)",
             "endpoint_url": self._client_args["endpoint_url"] or "(AWS default)",
         }
+
+
+def _report_watermark(stream: str, watermark: Any) -> None:
+    current = watermark.current_watermark()
+    if current is not None:
+        set_gauge(f"watermark_ms kinesis {stream}", current.micros // 1000)
