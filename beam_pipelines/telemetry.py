@@ -160,8 +160,9 @@ class TelemetryOptions(PipelineOptions):
         parser.add_argument(
             "--readings_max_latency_s",
             type=float,
-            default=60.0,
-            help="longest a reading waits for its file in streaming",
+            default=None,
+            help="longest a reading waits for its Parquet file in streaming "
+            "(default: --max_batch_latency_s)",
         )
 
 
@@ -267,7 +268,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         storage_options=storage,
         shards=own.readings_shards,
         batch_size=own.readings_batch_size,
-        max_batch_latency_s=own.readings_max_latency_s,
+        max_batch_latency_s=own.readings_max_latency_s or sink.max_batch_latency_s,
     )
     panes, too_late = readings | "Windows" >> WindowedAggregate(
         "vehicle_id", SpeedStats(), **window_args

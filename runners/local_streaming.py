@@ -20,6 +20,12 @@ Beam 2.77. This class is that runner with those defects worked around:
    watermark was held at -infinity and the watermark estimator's state was reset
    on every resume, so no event-time timer downstream of a streaming read ever
    fired. Here the hold is the estimator's watermark and its state is carried on.
+5. **Metrics of all but a step's first bundle lost.** The worker thread's state
+   sampler caches each step's scoped states together with the metrics container
+   of the step's first bundle; later bundles count into that container, which
+   was already committed, so a streaming run's counters stopped after the first
+   bundle of each step. Here a step's cached states are dropped after each of
+   its bundles.
 
 ``tests/unit/test_local_streaming.py`` has one test per defect that fails once a
 Beam release fixes or moves it (the workaround is then due for removal), and the
@@ -51,6 +57,7 @@ from apache_beam.runners.direct.transform_evaluator import (
 )
 from apache_beam.runners.direct.util import KeyedWorkItem
 from apache_beam.runners.direct.watermark_manager import WatermarkManager
+from apache_beam.runners.worker import statesampler
 from apache_beam.transforms.trigger import _ReadModifyWriteStateTag
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
@@ -85,6 +92,7 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
         evaluators = TransformEvaluatorRegistry._test_evaluators_overrides
         saved = dict(evaluators)
         evaluators[ProcessElements] = _SplittableEvaluator
+        evaluators[beam.ParDo] = _MeteredParDoEvaluator
         try:
             return super().run_pipeline(pipeline, options)
         finally:
@@ -161,21 +169,10 @@ class _Residual:
         self.delay = delay if isinstance(delay, Duration) else Duration()
 
 
-class _SplittableProcessFn(beam.DoFn):
-    """Calls a splittable DoFn on an element, then again on its residual until done.
-
-    Runs in the ProcessElements step of Beam's direct runner, keyed by a unique
-    key per element; element, restriction and estimator state live in that key's
-    state between calls, and a processing-time timer brings the next call.
-    """
-
-    ELEMENT = _ReadModifyWriteStateTag("element")
-    RESTRICTION = _ReadModifyWriteStateTag("restriction")
-    ESTIMATOR_STATE = _ReadModifyWriteStateTag("watermark_estimator_state")
-    watermark_hold_tag = _ReadModifyWriteStateTag("watermark_hold")
+class _SplittableCaller:
+    """Calls one step's splittable DoFn, one call at a time; set up once per run."""
 
     def __init__(self, sdf: beam.DoFn, args: Any, kwargs: Any) -> None:
-        self.sdf = sdf
         self._outputs = _CollectingOutputHandler()
         self._invoker: Any = DoFnInvoker.create_invoker(
             DoFnSignature(sdf),
@@ -184,21 +181,54 @@ class _SplittableProcessFn(beam.DoFn):
             input_args=args,
             input_kwargs=kwargs,
         )
-        self.step_context: Any = None
+        self._lock = threading.Lock()
         self._set_up = False
 
-    def setup(self) -> None:
-        if not self._set_up:  # once per pipeline, not once per bundle
-            self._invoker.invoke_setup()
-            self._set_up = True
+    def call(
+        self, windowed: WindowedValue, restriction: Any, estimator_state: Any
+    ) -> tuple[list[Any], _Residual | None]:
+        """One call, checkpointed by the runner after RUNNER_CHECKPOINT_S."""
+        with self._lock:
+            if not self._set_up:
+                self._invoker.invoke_setup()
+                self._set_up = True
+            split: list[Any] = []
 
-    def teardown(self) -> None:  # bundles come and go; the reader stays open
-        pass
+            def checkpoint() -> None:
+                result = self._invoker.try_split(0)
+                if result and result[1]:
+                    split.append(result[1][0])
 
-    def close(self) -> None:
-        if self._set_up:
-            self._invoker.invoke_teardown()
-            self._set_up = False
+            timer = threading.Timer(RUNNER_CHECKPOINT_S, checkpoint)
+            timer.daemon = True
+            timer.start()
+            try:
+                deferred = self._invoker.invoke_process(
+                    windowed, restriction=restriction, watermark_estimator_state=estimator_state
+                )
+            finally:
+                timer.cancel()
+            outputs = self._outputs.take()
+        left = deferred[0] if deferred else (split[0] if split else None)
+        return outputs, (_Residual(left) if left is not None else None)
+
+
+class _SplittableProcessFn(beam.DoFn):
+    """Calls a splittable DoFn on an element, then again on its residual until done.
+
+    Runs in the ProcessElements step of Beam's direct runner, keyed by a unique
+    key per element; element, restriction and estimator state live in that key's
+    state between calls, and a processing-time timer brings the next call. One
+    per bundle (it holds the bundle's state context); the caller is the step's.
+    """
+
+    ELEMENT = _ReadModifyWriteStateTag("element")
+    RESTRICTION = _ReadModifyWriteStateTag("restriction")
+    ESTIMATOR_STATE = _ReadModifyWriteStateTag("watermark_estimator_state")
+    watermark_hold_tag = _ReadModifyWriteStateTag("watermark_hold")
+
+    def __init__(self, caller: _SplittableCaller, step_context: Any) -> None:
+        self._caller, self.step_context = caller, step_context
 
     def process(
         self,
@@ -214,14 +244,13 @@ class _SplittableProcessFn(beam.DoFn):
                 return
             restriction = state.get_state(window, self.RESTRICTION)
             estimator_state = state.get_state(window, self.ESTIMATOR_STATE)
-            windowed = WindowedValue(value, timestamp, (window,))
         else:
             key, (seed,) = element[0], list(element[1])
             state = self.step_context.get_keyed_state(key)
             value, restriction = seed.element, seed.restriction
             estimator_state = seed.watermark_estimator_state
-            windowed = WindowedValue(value, timestamp, (window,))
-        outputs, residual = self._call(windowed, restriction, estimator_state)
+        windowed = WindowedValue(value, timestamp, (window,))
+        outputs, residual = self._caller.call(windowed, restriction, estimator_state)
         yield from outputs
         if residual is None:
             for tag in (self.ELEMENT, self.RESTRICTION, self.ESTIMATOR_STATE):
@@ -235,29 +264,23 @@ class _SplittableProcessFn(beam.DoFn):
         resume_at = Timestamp.now() + residual.delay  # defect 3
         state.set_timer(window, _RESUME_TIMER, beam.TimeDomain.REAL_TIME, resume_at)
 
-    def _call(
-        self, windowed: WindowedValue, restriction: Any, estimator_state: Any
-    ) -> tuple[list[Any], _Residual | None]:
-        """One call of the splittable DoFn, checkpointed by the runner after a while."""
-        split: list[Any] = []
 
-        def checkpoint() -> None:
-            result = self._invoker.try_split(0)
-            if result and result[1]:
-                split.append(result[1][0])
+class _MeteredParDoEvaluator(_ParDoEvaluator):
+    """Beam's ParDo evaluator; after each bundle its step's cached states are dropped (defect 5)."""
 
-        timer = threading.Timer(RUNNER_CHECKPOINT_S, checkpoint)
-        timer.daemon = True
-        timer.start()
+    def finish_bundle(self) -> Any:
         try:
-            deferred = self._invoker.invoke_process(
-                windowed, restriction=restriction, watermark_estimator_state=estimator_state
-            )
+            return super().finish_bundle()
         finally:
-            timer.cancel()
-        outputs = self._outputs.take()
-        left = deferred[0] if deferred else (split[0] if split else None)
-        return outputs, (_Residual(left) if left is not None else None)
+            forget_step_states(self._applied_ptransform.full_label)
+
+
+def forget_step_states(step: str) -> None:
+    """Drops this thread's cached scoped states of ``step``, so the next bundle's metrics count."""
+    states = getattr(statesampler.get_current_tracker(), "_states_by_name", None)
+    if states:
+        for name in [n for n in states if n.step_name == step]:
+            del states[name]
 
 
 class _SplittableEvaluator(_ProcessElementsEvaluator):
@@ -274,17 +297,16 @@ class _SplittableEvaluator(_ProcessElementsEvaluator):
             self, evaluation_context, applied_ptransform, input_committed_bundle, side_inputs
         )
         transform = applied_ptransform.transform
-        fns = evaluation_context.__dict__.setdefault("_dataplane_sdf_fns", {})
-        key = applied_ptransform.full_label
-        if key not in fns:
+        callers = evaluation_context.__dict__.setdefault("_dataplane_sdf_callers", {})
+        step = applied_ptransform.full_label
+        if step not in callers:
             keyed = transform._process_keyed_elements_transform
-            fns[key] = _SplittableProcessFn(
+            callers[step] = _SplittableCaller(
                 transform.sdf, keyed.ptransform_args, keyed.ptransform_kwargs
             )
-        self._process_fn = fns[key]
-        self._process_fn.step_context = self._step_context
+        self._process_fn = _SplittableProcessFn(callers[step], self._step_context)
         transform.dofn = self._process_fn
-        self._par_do_evaluator = _ParDoEvaluator(
+        self._par_do_evaluator = _MeteredParDoEvaluator(
             evaluation_context,
             applied_ptransform,
             input_committed_bundle,

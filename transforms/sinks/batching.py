@@ -28,13 +28,26 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-__all__ = ["TEXT_KEYED", "BatchByKey", "BatchPerTable"]
+__all__ = ["TEXT_KEYED", "BatchByKey", "BatchPerTable", "batch_wait_s"]
 
 TEXT_KEYED = beam.typehints.KV[str, Any]
 
 
+def batch_wait_s(max_latency_s: float) -> float:
+    """How long a streaming batch waits for rows: the bound less a share for the rest.
+
+    A row's latency bound runs from its arrival at the pipeline to its commit; the
+    batcher keeps a fifth of it (at most 1 s) for the steps before it and the commit.
+
+    >>> batch_wait_s(5.0), batch_wait_s(0.5), batch_wait_s(60.0)
+    (4.0, 0.4, 59.0)
+    """
+    return max_latency_s - min(max_latency_s / 5, 1.0)
+
+
 def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
     """A batching DoFn (for streaming) whose timer families are named after ``timer_suffix``."""
+    wait_s = batch_wait_s(latency_s)
     flush_spec = TimerSpec(f"flush-{timer_suffix}", TimeDomain.REAL_TIME)
     end_spec = TimerSpec(f"end-{timer_suffix}", TimeDomain.WATERMARK)
 
@@ -56,7 +69,7 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
             key, row = element
             if not armed.read():
                 end.set(window.max_timestamp())
-                flush.set(Timestamp.now() + Duration(seconds=latency_s))
+                flush.set(Timestamp.now() + Duration(seconds=wait_s))
                 armed.write(1)
             rows.add(row)
             count.add(1)
@@ -102,7 +115,8 @@ class BatchByKey(beam.PTransform):
     """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches.
 
     In streaming, a batch is emitted when it holds ``size`` rows, when its first
-    row has waited ``max_latency_s`` (processing time), or when the window ends. A
+    row has waited :func:`batch_wait_s` of ``max_latency_s`` (processing time), or
+    when the window ends. A
     batch pipeline groups each key once and cuts the group into ``size`` rows
     (the in-process runner does not wait for processing-time timers and fails on
     any left pending).

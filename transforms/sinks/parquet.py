@@ -143,7 +143,7 @@ class WriteToPartitionedParquet(beam.PTransform):
         storage_options: dict[str, str] | None = None,
         shards: int = 1,
         batch_size: int = 50_000,
-        max_batch_latency_s: float = 60.0,
+        max_batch_latency_s: float = 5.0,
     ) -> None:
         super().__init__()
         if not base_uri:

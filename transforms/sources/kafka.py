@@ -43,6 +43,9 @@ __all__ = ["ReadFromKafka"]
 _LOG = logging.getLogger(__name__)
 _START_POSITIONS = ("earliest", "latest", "committed", "timestamp", "offsets")
 _CONSUME_BATCH = 1000
+# consume() waits this long unless a whole batch is there: short, so that reaching
+# the end of a partition (its EOF event) ends a call quickly.
+_CONSUME_WAIT_S = 0.02
 # A caught-up streaming read is called again after this long.
 _IDLE_RESUME_S = 0.2
 
@@ -175,7 +178,7 @@ class _ReadPartitionDoFn(beam.DoFn):
                 if stop_requested():  # ends the read: see transforms.stop
                     tracker.try_claim(tracker.current_restriction().stop)
                     return
-                messages = self._consumer.consume(_CONSUME_BATCH, timeout=0.2)
+                messages = self._consumer.consume(_CONSUME_BATCH, timeout=_CONSUME_WAIT_S)
                 caught_up = False
                 for message in messages:
                     if _is_eof(message):

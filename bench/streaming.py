@@ -1,0 +1,174 @@
+"""Driving a streaming pipeline from outside: a subprocess, timed produces, table watches.
+
+Used by ``bench.bench_streaming`` (latency figures) and the streaming integration
+tests. The produce time of each record is taken when its produce call is made;
+the time it becomes visible is when a poll of the Delta tables first finds its
+(partition, position) in any of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import Producer
+
+from beam_pipelines.tweetgen import GeneratedMessage
+
+__all__ = ["Stopped", "StreamingProcess", "TableWatcher", "TimedProducer", "percentile"]
+
+Key = tuple[str, str]  # (partition, position) as the tables store them
+
+
+class TimedProducer:
+    """Produces messages and remembers when each one was produced, by (partition, offset)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        self.produced_at: dict[Key, float] = {}
+        self.values: dict[Key, bytes | None] = {}
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap_servers, "linger.ms": 5, "acks": "all"}
+        )
+
+    def send(self, messages: Iterable[GeneratedMessage]) -> list[Key]:
+        """Produces ``messages``; returns their keys once all are delivered."""
+        sent: list[Key] = []
+        failures: list[str] = []
+
+        def delivered(err: object, message: object, at: float) -> None:
+            if err is not None:
+                failures.append(str(err))
+                return
+            key = (str(message.partition()), str(message.offset()))  # type: ignore[attr-defined]
+            self.produced_at[key] = at
+            self.values[key] = message.value()  # type: ignore[attr-defined]
+            sent.append(key)
+
+        for message in messages:
+            at = time.time()
+            self._producer.produce(
+                self.topic,
+                key=message.key,
+                value=message.value,
+                timestamp=message.timestamp_ms,
+                on_delivery=lambda err, msg, at=at: delivered(err, msg, at),
+            )
+            self._producer.poll(0)
+        self._producer.flush(30)
+        if failures:
+            raise RuntimeError(f"{len(failures)} messages not delivered: {failures[:1]}")
+        return sent
+
+
+class TableWatcher:
+    """Polls Delta tables; remembers when each (partition, position) first appeared."""
+
+    def __init__(self, tables: Sequence[str]) -> None:
+        self.tables = list(tables)
+        self.seen_at: dict[Key, float] = {}
+        self.copies: Counter[Key] = Counter()
+        self._versions: dict[str, int] = {}
+
+    def poll(self) -> None:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        now = time.time()
+        copies: Counter[Key] = Counter()
+        changed = False
+        for uri in self.tables:
+            try:
+                table = DeltaTable(uri)
+            except TableNotFoundError:
+                continue
+            changed |= self._versions.get(uri) != table.version()
+            self._versions[uri] = table.version()
+            columns = table.to_pyarrow_table(columns=["_partition", "_position"]).to_pydict()
+            copies.update(zip(columns["_partition"], columns["_position"], strict=True))
+        if changed:
+            for key in copies:
+                self.seen_at.setdefault(key, now)
+            self.copies = copies
+
+    def wait_for(self, keys: Iterable[Key], *, timeout_s: float, every_s: float = 0.1) -> bool:
+        """Polls until every key is visible (True) or ``timeout_s`` passes (False)."""
+        wanted = set(keys)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.poll()
+            if wanted <= self.seen_at.keys():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(every_s)
+
+
+@dataclass
+class Stopped:
+    """How a streaming process ended after its stop signal."""
+
+    exit_code: int
+    stop_s: float
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class StreamingProcess:
+    """``python -m MODULE ARGS`` started in its own process group, stopped with SIGINT."""
+
+    module: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    _process: subprocess.Popen | None = None
+
+    def start(self) -> StreamingProcess:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        return self
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, *, timeout_s: float = 60.0) -> Stopped:
+        """Sends SIGINT (Ctrl-C) and waits; kills the group if it outlives ``timeout_s``."""
+        assert self._process is not None
+        started = time.monotonic()
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+        try:
+            out, err = self._process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            out, err = self._process.communicate()
+        return Stopped(self._process.returncode, time.monotonic() - started, out, err)
+
+    def kill(self) -> None:
+        if self.running():
+            assert self._process is not None
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.communicate()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5), percentile([1.0, 2.0, 3.0, 4.0], 0.99)
+    (2.0, 4.0)
+    """
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
