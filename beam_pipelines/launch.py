@@ -33,6 +33,7 @@ from beam_pipelines.options import (
 from runners.presets import resolve_runner, runs_in_this_process
 from runners.profiles import expand_profile
 from transforms.errors import DataplaneError, SourceUnavailableError
+from transforms.progress import LOCAL_GAUGES
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
 from transforms.stop import clear_stop, request_stop, stop_requested
@@ -77,6 +78,7 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
             consumer_config=kafka_settings(source),
         )
     clear_stop()
+    LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, options)

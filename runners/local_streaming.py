@@ -43,7 +43,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.pipeline import PTransformOverride
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, OutputHandler
 from apache_beam.runners.direct import direct_runner
-from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.direct.direct_runner import (
+    BundleBasedDirectRunner,
+    DirectPipelineResult,
+)
 from apache_beam.runners.direct.sdf_direct_runner import (
     ProcessElements,
     ProcessKeyedElements,
@@ -94,10 +97,33 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
         evaluators[ProcessElements] = _SplittableEvaluator
         evaluators[beam.ParDo] = _MeteredParDoEvaluator
         try:
-            return super().run_pipeline(pipeline, options)
+            result = super().run_pipeline(pipeline, options)
         finally:
             evaluators.clear()
             evaluators.update(saved)
+        result.__class__ = _LocalStreamingResult
+        return result
+
+
+class _LocalStreamingResult(DirectPipelineResult):
+    """Beam's direct-runner result; the readers' clients are closed once the run ends."""
+
+    def wait_until_finish(self, duration: Any = None) -> Any:
+        try:
+            return super().wait_until_finish(duration)
+        finally:
+            self._close_readers()
+
+    def cancel(self) -> Any:
+        try:
+            return super().cancel()
+        finally:
+            self._close_readers()
+
+    def _close_readers(self) -> None:
+        callers = self._evaluation_context.__dict__.get("_dataplane_sdf_callers", {})
+        for caller in callers.values():
+            caller.close()
 
 
 def streaming_overrides_last(options: PipelineOptions) -> list[PTransformOverride]:
@@ -183,6 +209,13 @@ class _SplittableCaller:
         )
         self._lock = threading.Lock()
         self._set_up = False
+
+    def close(self) -> None:
+        """Tears the splittable DoFn down (its clients), if it was set up."""
+        with self._lock:
+            if self._set_up:
+                self._invoker.invoke_teardown()
+                self._set_up = False
 
     def call(
         self, windowed: WindowedValue, restriction: Any, estimator_state: Any

@@ -253,7 +253,7 @@ class ProgressMeter:
     >>> note("records_read", 5); note("rows_committed:/lake/t", 4)
     >>> set_gauge("lag_records kafka t[0]", 7); set_gauge("watermark_ms kafka t[0]", 0)
     >>> line = meter.line()
-    >>> "5 records read" in line, "output 4" in line, "lag kafka t[0] 7 records" in line
+    >>> "5 records read" in line, "output 4" in line, "kafka t[0] 7 records" in line
     (True, True, True)
     >>> "watermark 1970-01-01T00:00:00Z" in line
     True
