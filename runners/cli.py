@@ -7,6 +7,7 @@ Subcommands::
     dataplane schemas check --subject S --candidate FILE
                                            a new version would honour it (for CI)
     dataplane schemas serve --port P       the Confluent REST API over the schema files
+    dataplane broker [--port P]            the embedded Kafka-protocol broker, until Ctrl-C
     dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
     dataplane pipelines                    the runnable pipelines, one line each
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
@@ -92,12 +93,48 @@ def _parser() -> argparse.ArgumentParser:
         help="accept new versions: compatibility-checked, then written as schema files",
     )
     serve.set_defaults(run=_serve)
+    _add_broker_command(groups)
     add_quality_command(groups)
     add_pipeline_commands(groups)
     add_graph_command(groups)
     add_report_command(groups)
     add_dlq_command(groups)
     return parser
+
+
+def _add_broker_command(groups: Any) -> None:
+    broker = groups.add_parser(
+        "broker",
+        help="run the embedded Kafka-protocol broker (Tansu) on 127.0.0.1 until Ctrl-C",
+        description="A local Kafka-protocol broker for trying the pipelines: in memory, "
+        "on 127.0.0.1, topics created on first use. Ctrl-C or SIGTERM stops it.",
+    )
+    broker.add_argument("--port", type=int, default=9092, help="port to listen on; 0: a free one")
+    broker.set_defaults(run=_broker)
+
+
+def _broker(args: argparse.Namespace) -> int:
+    import socket
+
+    from runners.services import LocalKafkaBroker, free_port
+    from transforms.errors import ConfigError
+
+    port = args.port or free_port()
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise ConfigError("--port", f"127.0.0.1:{port} is in use; pick another or 0")
+    broker = LocalKafkaBroker(port=port).start()
+    print(f"Kafka-protocol broker at {broker.bootstrap_servers}; Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+        broker.stop()
+        print("broker stopped", flush=True)
+    return 0
 
 
 def _add_registry_flag(parser: argparse.ArgumentParser) -> None:
