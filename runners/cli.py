@@ -123,7 +123,8 @@ def _broker(args: argparse.Namespace) -> int:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise ConfigError("--port", f"127.0.0.1:{port} is in use; pick another or 0")
-    broker = LocalKafkaBroker(port=port).start()
+    broker = LocalKafkaBroker(port=port)
+    broker.start()
     print(f"Kafka-protocol broker at {broker.bootstrap_servers}; Ctrl-C stops it", flush=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
