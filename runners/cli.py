@@ -8,6 +8,7 @@ Subcommands::
                                            a new version would honour it (for CI)
     dataplane schemas serve --port P       the Confluent REST API over the schema files
     dataplane broker [--port P]            the embedded Kafka-protocol broker, until Ctrl-C
+    dataplane job-service [--port P]       a Beam job service for PortableRunner, streaming too
     dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
     dataplane pipelines                    the runnable pipelines, one line each
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
@@ -40,7 +41,7 @@ from schemas.codecs import codec_for
 from schemas.compatibility import check_candidate, check_subject
 from schemas.factory import open_registry
 from schemas.registry import LocalFileRegistry
-from transforms.errors import DataplaneError
+from transforms.errors import ConfigError, DataplaneError
 
 __all__ = ["main"]
 
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
     _add_broker_command(groups)
+    _add_job_service_command(groups)
     add_quality_command(groups)
     add_pipeline_commands(groups)
     add_graph_command(groups)
@@ -117,7 +119,6 @@ def _broker(args: argparse.Namespace) -> int:
     import socket
 
     from runners.services import LocalKafkaBroker, free_port
-    from transforms.errors import ConfigError
 
     port = args.port or free_port()
     with socket.socket() as probe:
@@ -135,6 +136,31 @@ def _broker(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
         broker.stop()
         print("broker stopped", flush=True)
+    return 0
+
+
+def _add_job_service_command(groups: Any) -> None:
+    jobs = groups.add_parser(
+        "job-service",
+        help="a local Beam job service (PortableRunner) whose streaming jobs fire their timers",
+        description="Beam's local job service, running jobs on a FnApiRunner whose timers and "
+        "watermarks work while a streaming read runs (see runners/job_service.py). Use "
+        "--runner=portable --job_endpoint=localhost:PORT --environment_type=LOOPBACK.",
+    )
+    jobs.add_argument("--port", type=int, default=8099, help="port to listen on; 0: a free one")
+    jobs.set_defaults(run=_job_service)
+
+
+def _job_service(args: argparse.Namespace) -> int:
+    from runners.job_service import serve
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        serve(args.port)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as err:  # grpc: the port could not be bound
+        raise ConfigError("--port", f"cannot listen on localhost:{args.port}: {err}") from None
     return 0
 
 

@@ -264,7 +264,9 @@ class LocalJobService(LocalService):
     """Beam's Python job service, the Fn API path Flink and Dataflow Runner v2 also take.
 
     Run pipelines on it with ``--runner=PortableRunner --job_endpoint=<endpoint>
-    --environment_type=LOOPBACK``.
+    --environment_type=LOOPBACK``. ``streaming=True`` starts ours instead
+    (``dataplane job-service``, see :mod:`runners.job_service`), whose streaming
+    jobs fire their timers.
 
     Example:
         >>> with LocalJobService() as jobs:
@@ -274,11 +276,17 @@ class LocalJobService(LocalService):
 
     name = "Beam job service"
 
+    def __init__(self, *, streaming: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._streaming = streaming
+
     @property
     def endpoint(self) -> str:
         return f"localhost:{self.port}"
 
     def command(self) -> list[str]:
+        if self._streaming:  # ours: timers and watermarks work while a read streams
+            return [sys.executable, "-m", "runners.cli", "job-service", f"--port={self.port}"]
         return [
             sys.executable,
             "-m",

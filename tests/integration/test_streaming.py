@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,25 @@ BOUND_S = 30.0  # the issue's contract: visible within 30 s of being produced
 START_UP_S = 120.0  # a cold start on a busy machine imports Beam, VADER and deltalake
 
 
-def _sentiment(bootstrap: str, topic: str, lake: Path) -> StreamingProcess:
+@pytest.fixture(scope="module")
+def streaming_job_service() -> Iterator[str]:
+    """Our job service (``dataplane job-service``) for PortableRunner in streaming."""
+    from runners.services import LocalJobService
+
+    with LocalJobService(streaming=True, start_timeout_s=60) as jobs:
+        yield jobs.endpoint
+
+
+@pytest.fixture(params=["local", "portable"])
+def runner_flags(request: pytest.FixtureRequest) -> list[str]:
+    """The local streaming runner, or PortableRunner on our job service (LOOPBACK)."""
+    if request.param == "local":
+        return ["--runner=direct"]
+    endpoint = request.getfixturevalue("streaming_job_service")
+    return ["--runner=portable", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]
+
+
+def _sentiment(bootstrap: str, topic: str, lake: Path, runner: list[str]) -> StreamingProcess:
     return StreamingProcess(
         "beam_pipelines.sentiment",
         [
@@ -47,6 +66,7 @@ def _sentiment(bootstrap: str, topic: str, lake: Path) -> StreamingProcess:
             f"--dlq={lake / 'dead_letters'}",
             "--max_batch_latency_s=2",
             "--progress_interval_s=1",
+            *runner,
         ],
     ).start()
 
@@ -58,12 +78,12 @@ def _assert_clean_stop(stopped: Any) -> None:
 
 
 def test_waves_land_while_streaming_and_a_stop_and_restart_keep_each_record_once(
-    kafka_bootstrap: str, new_topic: Any, tmp_path: Path
+    kafka_bootstrap: str, new_topic: Any, tmp_path: Path, runner_flags: list[str]
 ) -> None:
     topic = new_topic(partitions=3)
     producer = TimedProducer(kafka_bootstrap, topic)
     watcher = TableWatcher([str(tmp_path / "tweets"), str(tmp_path / "dead_letters")])
-    run = _sentiment(kafka_bootstrap, topic, tmp_path)
+    run = _sentiment(kafka_bootstrap, topic, tmp_path, runner_flags)
     try:
         first = producer.send(generate_tweets(300, bad_ratio=0.05, seed=1))
         assert watcher.wait_for(first, timeout_s=START_UP_S), "first wave never landed"
@@ -75,7 +95,7 @@ def test_waves_land_while_streaming_and_a_stop_and_restart_keep_each_record_once
     assert "records read" in stopped.stderr  # the progress lines off a terminal
 
     while_down = producer.send(generate_tweets(300, bad_ratio=0.05, seed=3))
-    rerun = _sentiment(kafka_bootstrap, topic, tmp_path)
+    rerun = _sentiment(kafka_bootstrap, topic, tmp_path, runner_flags)
     try:
         assert watcher.wait_for(while_down, timeout_s=START_UP_S)
     finally:
@@ -155,7 +175,7 @@ def _wait_for_rows(uri: str, check: Any, timeout_s: float) -> pd.DataFrame:
 
 
 def test_telemetry_streams_windows_that_equal_an_independent_computation(
-    kafka_bootstrap: str, new_topic: Any, tmp_path: Path
+    kafka_bootstrap: str, new_topic: Any, tmp_path: Path, runner_flags: list[str]
 ) -> None:
     topic = new_topic(partitions=1)
     fleet = _Fleet(TimedProducer(kafka_bootstrap, topic))
@@ -174,6 +194,7 @@ def test_telemetry_streams_windows_that_equal_an_independent_computation(
             f"--window_s={WINDOW_S}",
             f"--allowed_lateness_s={LATENESS_S}",
             "--max_batch_latency_s=1",
+            *runner_flags,
         ],
     ).start()
     rng = random.Random(5)
