@@ -27,7 +27,7 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +127,8 @@ def _broker(args: argparse.Namespace) -> int:
     broker = LocalKafkaBroker(port=port)
     broker.start()
     print(f"Kafka-protocol broker at {broker.bootstrap_servers}; Ctrl-C stops it", flush=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
-        broker.stop()
-        print("broker stopped", flush=True)
+    _until_interrupted(signal.pause, broker.stop)
+    print("broker stopped", flush=True)
     return 0
 
 
@@ -239,14 +232,20 @@ def _serve(args: argparse.Namespace) -> int:
     server = RegistryServer(registry, host=args.host, port=args.port, writable=args.writable)
     mode = "read-write" if args.writable else "read-only"
     print(f"serving {registry.root} at {server.url} ({mode}); Ctrl-C stops", flush=True)
+    _until_interrupted(server.serve_forever, server.stop)
+    return 0
+
+
+def _until_interrupted(serve: Callable[[], Any], stop: Callable[[], Any]) -> None:
+    """Runs ``serve`` until Ctrl-C or SIGTERM, then ``stop`` (which a second Ctrl-C cannot cut)."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        server.serve_forever()
+        serve()
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
-    return 0
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop()
 
 
 def _raise_interrupt(*_: Any) -> None:

@@ -210,39 +210,35 @@ def progress_display(
         yield
         return
     console = console or Console(stderr=True)
-    stop = threading.Event()
     meter = ProgressMeter(tables or {})
     if terminal:
-        with console.status(meter.line()) as spinner:
-            thread = threading.Thread(
-                target=lambda: _every(interval_s, stop, lambda: spinner.update(meter.line())),
-                daemon=True,
-            )
-            thread.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                thread.join()
+        with (
+            console.status(meter.line()) as spinner,
+            _every(interval_s, lambda: spinner.update(meter.line())),
+        ):
+            yield
         return
     assert log_every_s is not None
-    thread = threading.Thread(
-        target=lambda: _every(
-            log_every_s, stop, lambda: console.print(meter.line(), soft_wrap=True)
-        ),
-        daemon=True,
-    )
+    with _every(log_every_s, lambda: console.print(meter.line(), soft_wrap=True)):
+        yield
+
+
+@contextlib.contextmanager
+def _every(period_s: float, action: Callable[[], None]) -> Iterator[None]:
+    """Calls ``action`` every ``period_s`` on a thread of its own while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(period_s):
+            action()
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-
-
-def _every(period_s: float, stop: threading.Event, action: Callable[[], None]) -> None:
-    while not stop.wait(period_s):
-        action()
 
 
 class ProgressMeter:
