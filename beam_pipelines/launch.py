@@ -139,6 +139,7 @@ def _stop_on_signals(*, local: bool) -> Iterator[None]:
         if not local:
             print(f"\n{name}: no longer waiting; the job goes on on its runner", file=sys.stderr)
             os._exit(0)
+            return
         if stop_requested():
             print(
                 f"\n{name} again: stopping now; batches not yet committed are read again "
@@ -147,6 +148,7 @@ def _stop_on_signals(*, local: bool) -> Iterator[None]:
                 flush=True,
             )
             os._exit(_FORCED_EXIT)
+            return
         request_stop()
         print(
             f"\n{name}: stopping: sources stop reading, batches in flight are committed "

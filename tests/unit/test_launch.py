@@ -129,3 +129,44 @@ def test_a_runner_without_metrics_gets_one_line_instead_of_a_summary(
     assert isinstance(summary, NoSummary)
     summary.print()
     assert capsys.readouterr().out.startswith("no run summary: _NoMetrics reports no metrics")
+
+
+def test_ctrl_c_asks_the_sources_to_stop_and_a_second_one_exits_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+
+    from transforms.stop import clear_stop, stop_requested
+
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    clear_stop()
+    try:
+        with launch._stop_on_signals(local=True):
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop_requested() and exits == []
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert exits == [130]
+    finally:
+        clear_stop()
+    err = capsys.readouterr().err
+    assert "SIGINT: stopping: sources stop reading" in err
+    assert "SIGTERM again: stopping now" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_ctrl_c_on_a_remote_runner_only_stops_waiting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+
+    from transforms.stop import stop_requested
+
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    with launch._stop_on_signals(local=False):
+        os.kill(os.getpid(), signal.SIGINT)
+    assert exits == [0] and not stop_requested()
+    assert "no longer waiting; the job goes on on its runner" in capsys.readouterr().err
