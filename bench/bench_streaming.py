@@ -25,7 +25,9 @@ from bench.streaming import StreamingProcess, TableWatcher, TimedProducer, perce
 from transforms.sources.kafka_admin import ensure_topic
 
 
-def _pipeline(bootstrap: str, topic: str, lake: Path, latency_s: float) -> StreamingProcess:
+def _pipeline(
+    bootstrap: str, topic: str, lake: Path, latency_s: float, runner: list[str]
+) -> StreamingProcess:
     return StreamingProcess(
         "beam_pipelines.sentiment",
         [
@@ -33,6 +35,7 @@ def _pipeline(bootstrap: str, topic: str, lake: Path, latency_s: float) -> Strea
             f"--output={lake / 'tweets'}",
             f"--dlq={lake / 'dead_letters'}",
             f"--max_batch_latency_s={latency_s}",
+            *runner,
         ],
     ).start()
 
@@ -44,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wave-size", type=int, default=1000)
     parser.add_argument("--gap-s", type=float, default=2.0, help="pause between waves")
     parser.add_argument("--max-batch-latency-s", type=float, default=5.0)
+    parser.add_argument(
+        "--portable",
+        action="store_true",
+        help="run on PortableRunner (LOOPBACK) against a dataplane job-service started here",
+    )
     args = parser.parse_args(argv)
 
     with ExitStack() as stack:
@@ -53,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             bootstrap = stack.enter_context(LocalKafkaBroker()).bootstrap_servers
         lake = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        runner = ["--runner=direct"]
+        if args.portable:
+            from runners.services import LocalJobService
+
+            jobs = stack.enter_context(LocalJobService(streaming=True, start_timeout_s=60))
+            endpoint = f"--job_endpoint={jobs.endpoint}"
+            runner = ["--runner=portable", endpoint, "--environment_type=LOOPBACK"]
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         ensure_topic(bootstrap, topic, partitions=3)
         producer = TimedProducer(bootstrap, topic)
@@ -63,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return producer.send(generate_tweets(args.wave_size, bad_ratio=0.05, seed=next(seed)))
 
         started = time.monotonic()
-        run = _pipeline(bootstrap, topic, lake, args.max_batch_latency_s)
+        run = _pipeline(bootstrap, topic, lake, args.max_batch_latency_s, runner)
         first = wave()
         if not watcher.wait_for(first, timeout_s=180):
             print("first wave not visible after 180 s", file=sys.stderr)
@@ -82,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopped = run.stop()
         print(f"stop: exit {stopped.exit_code} after {stopped.stop_s:.1f} s")
         while_down = wave()
-        rerun = _pipeline(bootstrap, topic, lake, args.max_batch_latency_s)
+        rerun = _pipeline(bootstrap, topic, lake, args.max_batch_latency_s, runner)
         visible = watcher.wait_for(while_down, timeout_s=180)
         restopped = rerun.stop()
         watcher.poll()
@@ -90,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doubled = sum(1 for n in watcher.copies.values() if n > 1)
         missing = len(produced - watcher.copies.keys())
         print(
-            f"waves {args.waves} x {args.wave_size} tweets, max_batch_latency_s "
+            f"{runner[0]}: waves {args.waves} x {args.wave_size} tweets, max_batch_latency_s "
             f"{args.max_batch_latency_s}: produce→visible p50 {percentile(latencies, 0.5):.2f} s, "
             f"p99 {percentile(latencies, 0.99):.2f} s, max {max(latencies):.2f} s"
         )
