@@ -37,12 +37,12 @@ def batch_wait_s(max_latency_s: float) -> float:
     """How long a streaming batch waits for rows: the bound less a share for the rest.
 
     A row's latency bound runs from its arrival at the pipeline to its commit; the
-    batcher keeps a fifth of it (at most 1 s) for the steps before it and the commit.
+    batcher leaves a quarter of it (at most 1.5 s) to the steps before it and the commit.
 
-    >>> batch_wait_s(5.0), batch_wait_s(0.5), batch_wait_s(60.0)
-    (4.0, 0.4, 59.0)
+    >>> batch_wait_s(5.0), batch_wait_s(2.0), batch_wait_s(60.0)
+    (3.75, 1.5, 58.5)
     """
-    return max_latency_s - min(max_latency_s / 5, 1.0)
+    return max_latency_s - min(max_latency_s / 4, 1.5)
 
 
 def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
