@@ -94,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run.kill()
                 return 1
             latencies += [watcher.seen_at[k] - producer.produced_at[k] for k in keys]
+        peak_mb = run.peak_rss_mb()
         stopped = run.stop()
         print(f"stop: exit {stopped.exit_code} after {stopped.stop_s:.1f} s")
+        print(f"peak RSS of the pipeline process: {peak_mb:,.0f} MiB")
         while_down = wave()
         rerun = _pipeline(bootstrap, topic, lake, args.max_batch_latency_s, runner)
         visible = watcher.wait_for(while_down, timeout_s=180)

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from confluent_kafka import Producer
 
@@ -140,6 +141,18 @@ class StreamingProcess:
             start_new_session=True,
         )
         return self
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (Linux ``VmHWM``), in MiB; 0 if unknown."""
+        assert self._process is not None
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
