@@ -32,7 +32,7 @@ from beam_pipelines.options import (
 )
 from runners.presets import resolve_runner, runs_in_this_process
 from runners.profiles import expand_profile
-from transforms.errors import DataplaneError, SourceUnavailableError
+from transforms.errors import ConfigError, DataplaneError, SourceUnavailableError
 from transforms.progress import LOCAL_GAUGES
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
@@ -77,39 +77,57 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
             timeout_s=source.source_timeout_s,
             consumer_config=kafka_settings(source),
         )
+    local = runs_in_this_process(runner, options)
+    if not wait and local:
+        raise ConfigError(
+            "--no_wait_until_finish",
+            "this run's workers live in this process and would end with it; "
+            "use it with a remote runner (flink, dataflow, portable without LOOPBACK)",
+        )
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    build(pipeline, options)
+    if dry_run and not _runner_dry_runs(runner):
+        return _launched(pipeline, None, dry_run=True)  # built, never run
     clear_stop()
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
     started = time.monotonic()
-    pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, options)
-    local = runs_in_this_process(runner, options)
     sink = options.view_as(DeltaSinkOptions)
-    with (
-        _stop_on_signals(local=local),
-        progress_display(
-            terminal=show_progress,
-            log_every_s=run.progress_interval_s if streaming and local else None,
-            tables={"output": sink.output, "dead letters": sink.dlq},
-        ),
-    ):
-        result = pipeline.run()
-        if dry_run or not wait:
-            return _launched(pipeline, result, dry_run=dry_run)
-        result.wait_until_finish()
+    try:
+        with (
+            _stop_on_signals(local=local),
+            progress_display(
+                terminal=show_progress,
+                log_every_s=run.progress_interval_s if streaming and local else None,
+                tables={"output": sink.output, "dead letters": sink.dlq},
+            ),
+        ):
+            result = pipeline.run()
+            if dry_run or not wait:
+                return _launched(pipeline, result, dry_run=dry_run)
+            result.wait_until_finish()
+        stopped = stop_requested()
+    finally:
+        clear_stop()  # a later run in this process starts unstopped
     return RunSummary.collect(
         result,
         output=sink.output,
         dlq=sink.dlq,
         elapsed_s=time.monotonic() - started,
         storage_options=storage_options_from(options),
-        stopped=stop_requested(),
+        stopped=stopped,
     )
+
+
+def _runner_dry_runs(runner: Any) -> bool:
+    """Whether the runner itself honours ``--dry_run`` (Dataflow builds the job, submits none)."""
+    return runner == "DataflowRunner"
 
 
 def _launched(pipeline: beam.Pipeline, result: Any, *, dry_run: bool) -> Launched:
     runner = type(pipeline.runner).__name__
     if dry_run:
-        proto = getattr(pipeline.runner, "proto_pipeline", None) or pipeline.to_runner_api()
+        built = getattr(pipeline.runner, "proto_pipeline", None) if result is not None else None
+        proto = built or pipeline.to_runner_api()
         steps = sorted({t.unique_name for t in proto.components.transforms.values()} - {""})
         top = [name for name in steps if "/" not in name]
         return Launched(
@@ -149,7 +167,8 @@ def _stop_on_signals(*, local: bool) -> Iterator[None]:
             )
             os._exit(_FORCED_EXIT)
             return
-        request_stop()
+        marks = [v for k, v in LOCAL_GAUGES.copy().items() if k.startswith("watermark_ms ")]
+        request_stop(watermark_ms=min(marks) if marks else None)
         print(
             f"\n{name}: stopping: sources stop reading, batches in flight are committed "
             "(again to stop at once)",
@@ -183,6 +202,9 @@ def command_line(
         return 0
     try:
         summary = run(argv, show_progress=sys.stderr.isatty())
+    except KeyboardInterrupt:  # before the run's own handlers were in place, or after
+        print("\ninterrupted", file=sys.stderr)
+        return _FORCED_EXIT
     except SourceUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -13,11 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -124,18 +126,25 @@ class Stopped:
 
 @dataclass
 class StreamingProcess:
-    """``python -m MODULE ARGS`` started in its own process group, stopped with SIGINT."""
+    """``python -m MODULE ARGS`` started in its own process group, stopped with SIGINT.
+
+    Its output goes to temporary files (a pipe nobody reads would fill up and stall it).
+    """
 
     module: str
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)
     _process: subprocess.Popen | None = None
+    _out: Any = None
+    _err: Any = None
 
     def start(self) -> StreamingProcess:
+        self._out = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in _outputs)
+        self._err = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self._process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self._out,
+            stderr=self._err,
             text=True,
             env={**os.environ, **self.env},
             start_new_session=True,
@@ -164,17 +173,26 @@ class StreamingProcess:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
         try:
-            out, err = self._process.communicate(timeout=timeout_s)
+            self._process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(self._process.pid, signal.SIGKILL)
-            out, err = self._process.communicate()
-        return Stopped(self._process.returncode, time.monotonic() - started, out, err)
+            self._process.wait()
+        took = time.monotonic() - started
+        return Stopped(self._process.returncode, took, *self._outputs())
 
     def kill(self) -> None:
         if self.running():
             assert self._process is not None
             os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.communicate()
+            self._process.wait()
+
+    def _outputs(self) -> tuple[str, str]:
+        texts = []
+        for stream in (self._out, self._err):
+            stream.seek(0)
+            texts.append(stream.read())
+            stream.close()
+        return texts[0], texts[1]
 
 
 def percentile(values: Sequence[float], q: float) -> float:

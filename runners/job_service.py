@@ -91,10 +91,13 @@ class StreamingFnApiRunner(fn_runner.FnApiRunner):
         held = super()._add_sdk_delayed_applications_to_deferred_inputs(
             bundle_manager, bundle_result, deferred_inputs
         )
+        residuals = bundle_result.process_bundle.residual_roots
         marks = [
-            timestamp.Timestamp.from_proto(mark)
-            for residual in bundle_result.process_bundle.residual_roots
-            for mark in residual.application.output_watermarks.values()
+            min(
+                (timestamp.Timestamp.from_proto(m) for m in marks.values()),
+                default=timestamp.MIN_TIMESTAMP,  # no watermark yet: hold everything
+            )
+            for marks in (r.application.output_watermarks for r in residuals)
         ]
         if marks and len(held) == 1:
             self._residual_holds[next(iter(held))] = min(marks)
@@ -153,14 +156,16 @@ def _forward_data_now(context: Any) -> None:
     """Makes the data a bundle produced ready for its consumers now, not at the input's end.
 
     Grouping buffers (GroupByKey) keep waiting for the end: their groups are whole
-    only then in this runner.
+    only then in this runner; so do stages with side inputs, which are complete only
+    then too.
     """
     pending = context.queues.watermark_pending_inputs
     kept = []
     while len(pending):
         (stage, mark), data_input = pending.deque()
         plain = all(isinstance(b, execution.ListBuffer) for b in data_input.data.values())
-        if mark == timestamp.MAX_TIMESTAMP and plain and not data_input.timers:
+        sided = any(True for _ in context.stages[stage].side_inputs())
+        if mark == timestamp.MAX_TIMESTAMP and plain and not sided and not data_input.timers:
             context.queues.ready_inputs.enque((stage, data_input))
         else:
             kept.append(((stage, mark), data_input))

@@ -270,11 +270,13 @@ class _SplittableProcessFn(beam.DoFn):
         window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
         if isinstance(element, KeyedWorkItem):  # the resume timer fired
-            key = element.encoded_key
+            # Timer firings come in the global window; the element's own is the timer's.
+            key, window = element.encoded_key, element.timer_firings[0].window
             state = self.step_context.get_keyed_state(key)
-            value = state.get_state(window, self.ELEMENT)
-            if not value:  # already finished (a stale timer)
+            stored = state.get_state(window, self.ELEMENT)
+            if not isinstance(stored, tuple):  # already finished (a stale timer)
                 return
+            value, timestamp = stored
             restriction = state.get_state(window, self.RESTRICTION)
             estimator_state = state.get_state(window, self.ESTIMATOR_STATE)
         else:
@@ -290,7 +292,7 @@ class _SplittableProcessFn(beam.DoFn):
                 state.clear_state(window, tag)
             state.add_state(window, self.watermark_hold_tag, WatermarkManager.WATERMARK_POS_INF)
             return
-        state.add_state(window, self.ELEMENT, value)
+        state.add_state(window, self.ELEMENT, (value, timestamp))
         state.add_state(window, self.RESTRICTION, residual.restriction)
         state.add_state(window, self.ESTIMATOR_STATE, residual.estimator_state)
         state.add_state(window, self.watermark_hold_tag, residual.hold)  # defect 4
@@ -347,3 +349,15 @@ class _SplittableEvaluator(_ProcessElementsEvaluator):
             perform_dofn_pickle_test=False,
         )
         self.keyed_holds: dict[Any, Any] = {}
+
+    def process_element(self, element: WindowedValue) -> None:
+        value = element.value
+        if isinstance(value, KeyedWorkItem):  # the element's window is the timer's
+            key, window = value.encoded_key, value.timer_firings[0].window
+        else:
+            key, window = value[0], element.windows[0]
+        self._par_do_evaluator.process_element(element)
+        hold = self._step_context.get_keyed_state(key).get_state(
+            window, self._process_fn.watermark_hold_tag
+        )
+        self.keyed_holds[key] = hold if isinstance(hold, Timestamp) else None

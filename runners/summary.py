@@ -269,16 +269,17 @@ class ProgressMeter:
         parts = [f"running {now - self._start:,.0f}s", f"{read:,} records read ({rate:,.0f}/s)"]
         committed = [f"{name} {self._committed(uri):,}" for name, uri in self._tables.items()]
         parts.append("rows committed: " + (", ".join(committed) or f"{self._committed(None):,}"))
+        gauges = LOCAL_GAUGES.copy()  # readers add gauges while this runs
         lags = sorted(
             (name.split(" ", 1)[1], value, name.split(" ", 1)[0].removeprefix("lag_"))
-            for name, value in LOCAL_GAUGES.items()
+            for name, value in gauges.items()
             if name.startswith("lag_")
         )
         if lags:
             parts.append(
                 "lag " + ", ".join(f"{where} {value:,} {unit}" for where, value, unit in lags)
             )
-        marks = [value for name, value in LOCAL_GAUGES.items() if name.startswith("watermark_ms ")]
+        marks = [value for name, value in gauges.items() if name.startswith("watermark_ms ")]
         if marks:
             parts.append(f"watermark {_iso(min(marks))}")
         return " · ".join(parts)

@@ -76,3 +76,23 @@ def create_records(values: Iterable[bytes | None], *, stream: str = "t") -> beam
             for n, v in enumerate(values)
         ]
     )
+
+
+def finish_within(result: Any, seconds: float) -> None:
+    """Waits for a pipeline result; fails the test (instead of hanging) past ``seconds``."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            result.wait_until_finish()
+        except BaseException as err:  # re-raised in the test's thread
+            failure.append(err)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(seconds)
+    assert not waiter.is_alive(), f"the pipeline did not finish within {seconds} s"
+    if failure:
+        raise failure[0]

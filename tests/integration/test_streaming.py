@@ -28,6 +28,7 @@ from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
 from runners.presets import resolve_runner
 from schemas.codecs import encode_framed
 from schemas.registry import LocalFileRegistry
+from tests.helpers import finish_within
 from transforms.sinks import WriteDeadLettersToDelta, WriteToDelta
 from transforms.sources.kafka import ReadFromKafka
 from transforms.stop import clear_stop, request_stop
@@ -306,7 +307,7 @@ def test_a_users_job_of_our_transforms_and_its_own_dofn_streams_on_the_local_run
         assert watcher.wait_for(sent, timeout_s=START_UP_S)
     finally:
         request_stop()
-        result.wait_until_finish()
+        finish_within(result, 120)
         clear_stop()
 
     shouts = DeltaTable(str(tmp_path / "shouts")).to_pyarrow_table().to_pylist()

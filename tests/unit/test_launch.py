@@ -144,9 +144,9 @@ def test_ctrl_c_asks_the_sources_to_stop_and_a_second_one_exits_at_once(
     clear_stop()
     try:
         with launch._stop_on_signals(local=True):
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
             assert stop_requested() and exits == []
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
             assert exits == [130]
     finally:
         clear_stop()
@@ -167,6 +167,26 @@ def test_ctrl_c_on_a_remote_runner_only_stops_waiting(
     exits: list[int] = []
     monkeypatch.setattr(os, "_exit", exits.append)
     with launch._stop_on_signals(local=False):
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
     assert exits == [0] and not stop_requested()
     assert "no longer waiting; the job goes on on its runner" in capsys.readouterr().err
+
+
+def test_a_dry_run_on_a_local_runner_builds_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tweets.jsonl"
+    source.write_text('{"id": "1"}\n')
+    flags = [f"--output={tmp_path / 'out'}", f"--dlq={tmp_path / 'dlq'}", "--runner=direct"]
+    code = sentiment.main([f"--source=file://{source}", *flags, "--dry_run=True"])
+    assert code == 0 and "dry run: built the job for FnApiRunner" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists() and not (tmp_path / "dlq").exists()
+
+
+def test_not_waiting_for_a_run_in_this_process_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = [f"--output={tmp_path / 'out'}", f"--dlq={tmp_path / 'dlq'}", "--runner=direct"]
+    code = sentiment.main([f"--source=file://{tmp_path}/x.jsonl", *flags, "--no_wait_until_finish"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("error: --no_wait_until_finish: this run's workers")

@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners.local_streaming import LocalStreamingRunner
+from tests.helpers import finish_within
 from transforms.sinks.batching import BatchByKey
 from transforms.stop import clear_stop, request_stop
 
@@ -245,8 +246,22 @@ def test_a_stop_request_ends_an_endless_read_and_the_run() -> None:
         time.sleep(0.05)
     request_stop()
     try:
-        result.wait_until_finish()
+        finish_within(result, 120)
     finally:
         clear_stop()
     assert _SEEN["endless"][:3] == [0, 1, 2]
     assert sorted(_SEEN["endless"]) == list(range(len(_SEEN["endless"])))
+
+
+def test_ours_resumes_a_read_whose_input_is_in_a_window_of_its_own() -> None:
+    def build(p: beam.Pipeline) -> None:
+        _ = (
+            p
+            | beam.Create([TimestampedValue("a", 5)])
+            | beam.WindowInto(FixedWindows(100))
+            | beam.ParDo(_Count(7, 3))
+            | beam.ParDo(_Collect("windowed_input"))
+        )
+
+    _run(LocalStreamingRunner(), build)
+    assert sorted(n for _, n in _SEEN["windowed_input"]) == list(range(7))

@@ -19,9 +19,9 @@ Firing, per key and window (fixed or sliding):
 Panes accumulate: each pane carries the aggregate of every record of the window so
 far, so the last pane is the answer and a sink can upsert on (key, window_start).
 
-On a stop (Ctrl-C, see :mod:`transforms.stop`) windows the watermark had not
-passed are left unfired rather than emitted incomplete: the next run reads their
-records again and fires them when they are complete.
+On a stop (Ctrl-C, see :mod:`transforms.stop`) windows the sources' watermark had
+not passed when the stop was asked for are left unfired rather than emitted
+incomplete: the next run reads their records again and fires them when complete.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.errors import ConfigError
-from transforms.stop import stop_requested
+from transforms.stop import stop_requested, watermark_at_stop_ms
 
 __all__ = ["TOO_LATE_TAG", "WindowedAggregate", "window_starts"]
 
@@ -162,12 +162,12 @@ class _WindowedAggregateDoFn(beam.DoFn):
         timer_at: Any = beam.DoFn.StateParam(TIMER_AT),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
-        if stop_requested():
-            # A stop pushes the watermark to the end: these windows are not complete.
-            # They stay unfired and the next run computes them from the source.
+        fired_ms = fired.micros // 1000
+        if stop_requested() and fired_ms > (watermark_at_stop_ms() or _NEVER):
+            # A stop pushes the watermark to the end: windows the sources had not
+            # reached are not complete. They stay unfired; the next run computes them.
             self._unfired.inc()
             return
-        fired_ms = fired.micros // 1000
         watermark_ms = max(
             watermark_state.read() or _NEVER, _see_watermark(self._stage_id, fired_ms)
         )
