@@ -5,6 +5,7 @@ import time
 import uuid
 from collections import defaultdict
 
+import apache_beam as beam
 import boto3
 import pytest
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
@@ -247,3 +248,42 @@ def test_throttled_get_records_back_off_and_nothing_is_lost(moto_endpoint):
     assert sorted(r.value for r in records) == sorted(values)
     assert len(proxy.refused) == 5
     assert proxy.refused[4] - proxy.refused[3] >= 0.2  # the reader waited before calling again
+
+
+_STREAMED: list = []
+
+
+class _Keep(beam.DoFn):
+    def process(self, record):
+        _STREAMED.append(record)
+
+
+def test_a_streaming_read_on_the_local_runner_takes_records_put_while_it_runs(moto_endpoint):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from runners.presets import resolve_runner
+    from tests.helpers import finish_within
+    from transforms.stop import clear_stop, request_stop
+
+    client = _client(moto_endpoint)
+    stream = _new_stream(client, shards=2)
+    _put(client, stream, [f"before-{n}".encode() for n in range(20)])
+    options = PipelineOptions(["--runner=direct"])
+    pipeline = beam.Pipeline(runner=resolve_runner(options, bounded=False), options=options)
+    _ = pipeline | ReadFromKinesis(stream, endpoint_url=moto_endpoint) | beam.ParDo(_Keep())
+    _STREAMED.clear()
+    clear_stop()
+    result = pipeline.run()
+    try:
+        deadline = time.monotonic() + 120
+        while len(_STREAMED) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _put(client, stream, [f"after-{n}".encode() for n in range(20)])
+        while len(_STREAMED) < 40 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        request_stop()
+        finish_within(result, 120)
+        clear_stop()
+    values = sorted(record.value.decode() for record in _STREAMED)
+    assert values == sorted([f"before-{n}" for n in range(20)] + [f"after-{n}" for n in range(20)])
