@@ -109,3 +109,17 @@ def test_write_to_delta_config_errors(kwargs, message):
     args = {"table_uri": "/tmp/x", "schema": SCHEMA, "app_id": "a", **kwargs}
     with pytest.raises(ConfigError, match=message):
         WriteToDelta(args.pop("table_uri"), **args)
+
+
+def test_a_writer_that_saw_no_table_does_not_append_unchecked_on_one_created_meanwhile(
+    tmp_path,
+):
+    uri = str(tmp_path / "t")
+    first, second = DeltaCommitter(uri, app_id="app"), DeltaCommitter(uri, app_id="app")
+    saw_nothing = [None]  # the second writer looked before the first one created the table
+    real_current = second._handle.current
+    second._handle.current = lambda: saw_nothing.pop() if saw_nothing else real_current()
+    first.commit(_batch(range(0, 150)))
+    outcome = second.commit(_batch(range(100, 200)))  # overlaps the first writer's rows
+    assert (outcome.rows_written, outcome.rows_already_committed) == (50, 50)
+    assert _ids(uri) == sorted(f"t/0/{o}" for o in range(200))

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from transforms.errors import SinkCommitError
 from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
@@ -128,6 +128,11 @@ class DeltaCommitter:
             except CommitFailedError:
                 backoff_after_conflict(attempt)
                 continue
+            except DeltaError as err:
+                if table is not None or "already exists" not in str(err):
+                    raise
+                backoff_after_conflict(attempt)  # another writer created the table first
+                continue
             self._log.remember(version, progress)
             if self._on_progress is not None:
                 self._on_progress(progress)
@@ -149,7 +154,9 @@ class DeltaCommitter:
         write_deltalake(
             table if table is not None else self.table_uri,
             _conformed(fresh, table),
-            mode="append",
+            # Creating: fail if another writer created it meanwhile (a conflict, retried
+            # against its table) rather than append unchecked on top of its rows.
+            mode="append" if table is not None else "error",
             partition_by=self._partition_by if table is None else None,
             storage_options=self._options if table is None else None,
             commit_properties=properties,
