@@ -9,6 +9,7 @@ Subcommands::
     dataplane schemas serve --port P       the Confluent REST API over the schema files
     dataplane broker [--port P]            the embedded Kafka-protocol broker, until Ctrl-C
     dataplane job-service [--port P]       a Beam job service for PortableRunner, streaming too
+    dataplane compact TABLE                compact small files of a Delta table, vacuum old ones
     dataplane quality TABLE --suite FILE   a Great Expectations gate over a table
     dataplane pipelines                    the runnable pipelines, one line each
     dataplane run PIPELINE [flags]         run one (its flags and Beam's; --help lists them)
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     _add_broker_command(groups)
     _add_job_service_command(groups)
+    _add_compact_command(groups)
     add_quality_command(groups)
     add_pipeline_commands(groups)
     add_graph_command(groups)
@@ -154,6 +156,54 @@ def _job_service(args: argparse.Namespace) -> int:
         pass
     except RuntimeError as err:  # grpc: the port could not be bound
         raise ConfigError("--port", f"cannot listen on localhost:{args.port}: {err}") from None
+    return 0
+
+
+def _add_compact_command(groups: Any) -> None:
+    from transforms.sinks.compaction import DEFAULT_RETENTION_HOURS
+
+    compact = groups.add_parser(
+        "compact",
+        help="compact a Delta table's small files (streaming appends) and vacuum old ones",
+        description="Rewrites small files into larger ones (delta-rs optimize), then deletes "
+        "files no version within --retention_hours needs (vacuum). Rows, record ids and the "
+        "exactly-once progress in the log are unchanged; running pipelines go on.",
+    )
+    compact.add_argument("table", help="Delta table: path, s3:// or gs://")
+    compact.add_argument(
+        "--retention_hours",
+        type=int,
+        default=DEFAULT_RETENTION_HOURS,
+        help="delete files unreferenced for longer than this (at least the table's own "
+        f"retention; default {DEFAULT_RETENTION_HOURS})",
+    )
+    compact.add_argument(
+        "--storage_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="storage option, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)",
+    )
+    compact.set_defaults(run=_compact)
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from runners.quality_cli import storage_from_items
+    from transforms.sinks.compaction import compact_table
+
+    try:
+        done = compact_table(
+            args.table,
+            storage_options=storage_from_items(args.storage_option) or None,
+            retention_hours=args.retention_hours,
+        )
+    except ConfigError as err:
+        flag = {"retention_hours": "--retention_hours"}.get(err.name, err.name)
+        raise ConfigError(flag, str(err).split(": ", 1)[1]) from None
+    print(
+        f"{done.table_uri}: {done.files_before} files → {done.files_after} "
+        f"(version {done.version}); {done.files_vacuumed} old files vacuumed"
+    )
     return 0
 
 

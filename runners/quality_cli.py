@@ -17,7 +17,7 @@ from transforms.errors import ConfigError
 from transforms.quality import QualityReport, SuiteRunner
 from transforms.sinks.storage import arrow_filesystem, normalised_options
 
-__all__ = ["add_quality_command", "read_any_table", "read_table_arg"]
+__all__ = ["add_quality_command", "read_any_table", "read_table_arg", "storage_from_items"]
 
 
 def add_quality_command(groups: Any) -> None:
@@ -47,7 +47,8 @@ def add_quality_command(groups: Any) -> None:
     quality.set_defaults(run=_run_quality)
 
 
-def _storage(items: list[str]) -> dict[str, str]:
+def storage_from_items(items: list[str]) -> dict[str, str]:
+    """``--storage_option KEY=VALUE`` items as normalised delta-rs storage options."""
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -81,7 +82,8 @@ def read_table_arg(
 ) -> pa.Table:
     """A TABLE argument read with ``--storage_option`` items; ConfigError when unreadable."""
     try:
-        return read_any_table(uri, fmt=fmt, version=version, storage=_storage(storage_items))
+        storage = storage_from_items(storage_items)
+        return read_any_table(uri, fmt=fmt, version=version, storage=storage)
     except ConfigError:
         raise
     except (OSError, ValueError) as err:
