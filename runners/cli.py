@@ -35,7 +35,7 @@ from typing import Any
 from runners.dlq_cli import add_dlq_command
 from runners.graph import add_graph_command
 from runners.pipelines_cli import add_pipeline_commands
-from runners.quality_cli import add_quality_command
+from runners.quality_cli import add_quality_command, add_storage_option_flag
 from runners.report import add_report_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
 from schemas.codecs import codec_for
@@ -177,13 +177,7 @@ def _add_compact_command(groups: Any) -> None:
         help="delete files unreferenced for longer than this (at least the table's own "
         f"retention; default {DEFAULT_RETENTION_HOURS})",
     )
-    compact.add_argument(
-        "--storage_option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="storage option, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)",
-    )
+    add_storage_option_flag(compact)
     compact.set_defaults(run=_compact)
 
 

@@ -17,7 +17,13 @@ from transforms.errors import ConfigError
 from transforms.quality import QualityReport, SuiteRunner
 from transforms.sinks.storage import arrow_filesystem, normalised_options
 
-__all__ = ["add_quality_command", "read_any_table", "read_table_arg", "storage_from_items"]
+__all__ = [
+    "add_quality_command",
+    "add_storage_option_flag",
+    "read_any_table",
+    "read_table_arg",
+    "storage_from_items",
+]
 
 
 def add_quality_command(groups: Any) -> None:
@@ -37,14 +43,19 @@ def add_quality_command(groups: Any) -> None:
         help="auto: Delta when the table has a _delta_log, else Hive-partitioned Parquet",
     )
     quality.add_argument("--version", type=int, help="a Delta table version (default: latest)")
-    quality.add_argument(
+    add_storage_option_flag(quality)
+    quality.set_defaults(run=_run_quality)
+
+
+def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
+    """Adds the repeatable ``--storage_option KEY=VALUE`` flag of the table commands."""
+    parser.add_argument(
         "--storage_option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="storage option, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)",
     )
-    quality.set_defaults(run=_run_quality)
 
 
 def storage_from_items(items: list[str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from runners.quality_cli import add_storage_option_flag
 from transforms.errors import ConfigError
 
 __all__ = ["add_report_command", "draw_report", "events_per_bucket"]
@@ -103,13 +104,7 @@ def add_report_command(groups: Any) -> None:
     )
     report.add_argument("table", help="Delta table or Parquet directory: path, s3:// or gs://")
     report.add_argument("--out", required=True, type=Path, help="FILE.png or FILE.svg")
-    report.add_argument(
-        "--storage_option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="storage option, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:5000 (repeatable)",
-    )
+    add_storage_option_flag(report)
     report.set_defaults(run=_run_report)
 
 

@@ -96,3 +96,19 @@ def finish_within(result: Any, seconds: float) -> None:
     assert not waiter.is_alive(), f"the pipeline did not finish within {seconds} s"
     if failure:
         raise failure[0]
+
+
+def dataflow_dry_run_flags(setup_py: Any) -> list[str]:
+    """Flags that build a Dataflow job offline: an example project and bucket, no auth."""
+    return [
+        "--output=gs://example-bucket/lake/tweets",
+        "--dlq=gs://example-bucket/lake/dead_letters",
+        "--runner=dataflow",
+        "--project=example-project",
+        "--region=europe-west1",
+        "--temp_location=gs://example-bucket/tmp",
+        "--staging_location=gs://example-bucket/staging",
+        f"--setup_file={setup_py}",
+        "--dry_run=True",
+        "--no_auth",
+    ]

@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines import sentiment
 from runners.presets import resolve_runner
+from tests.helpers import dataflow_dry_run_flags
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,17 +26,8 @@ def test_dry_run_builds_the_job_with_our_transforms(
     options = PipelineOptions(
         [
             f"--source=file://{source}",
-            "--output=gs://example-bucket/lake/tweets",
-            "--dlq=gs://example-bucket/lake/dead_letters",
             "--bounded",
-            "--runner=dataflow",
-            "--project=example-project",
-            "--region=europe-west1",
-            "--temp_location=gs://example-bucket/tmp",
-            "--staging_location=gs://example-bucket/staging",
-            f"--setup_file={SETUP_PY}",
-            "--dry_run=True",
-            "--no_auth",
+            *dataflow_dry_run_flags(SETUP_PY),
         ]
     )
     pipeline = beam.Pipeline(runner=resolve_runner(options, bounded=True), options=options)

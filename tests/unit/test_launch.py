@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from beam_pipelines import launch, sentiment, telemetry
 from runners.presets import resolve_runner
 from runners.summary import NoSummary, RunSummary
+from tests.helpers import dataflow_dry_run_flags
 
 SETUP_PY = Path(__file__).resolve().parents[2] / "setup.py"
 UNREACHABLE_KAFKA = "kafka://127.0.0.1:9/tweets"  # port 9 (discard): nothing answers
@@ -87,16 +88,7 @@ def test_a_dataflow_dry_run_builds_without_waiting_for_the_source(
     code = sentiment.main(
         [
             f"--source={UNREACHABLE_KAFKA}",
-            "--output=gs://example-bucket/lake/tweets",
-            "--dlq=gs://example-bucket/lake/dead_letters",
-            "--runner=dataflow",
-            "--project=example-project",
-            "--region=europe-west1",
-            "--temp_location=gs://example-bucket/tmp",
-            "--staging_location=gs://example-bucket/staging",
-            f"--setup_file={SETUP_PY}",
-            "--dry_run=True",
-            "--no_auth",
+            *dataflow_dry_run_flags(SETUP_PY),
         ]
     )
     out = capsys.readouterr().out
