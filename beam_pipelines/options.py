@@ -56,6 +56,13 @@ class SourceOptions(PipelineOptions):
             "before failing with a clear error; raise it to ride out a broker restart",
         )
         parser.add_argument(
+            "--partition_discovery_s",
+            type=float,
+            default=30.0,
+            help="a streaming Kafka read looks for partitions added to its topic this often "
+            "and reads them from their start; 0 turns it off",
+        )
+        parser.add_argument(
             "--kafka_config",
             action="append",
             default=[],

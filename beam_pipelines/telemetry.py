@@ -244,6 +244,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         bounded=source.bounded,
         max_records=source.max_records,
         consumer_config=kafka_settings(source),
+        partition_discovery_s=source.partition_discovery_s,
     )
 
     records = pipeline | "Read" >> read

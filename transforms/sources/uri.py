@@ -31,11 +31,14 @@ def read_from_uri(
     max_records: int = 0,
     consumer_config: Mapping[str, Any] | None = None,
     resume_from: ResumeFrom | None = None,
+    partition_discovery_s: float = 30.0,
 ) -> beam.PTransform:
     """A source transform for ``uri``; every source emits the same Record envelope.
 
     ``resume_from`` (Kafka and Kinesis) starts each partition or shard right after
     the frontier the pipeline's Delta tables recorded; other sources ignore it.
+    ``partition_discovery_s``: how often a streaming Kafka read looks for new
+    partitions (0: never).
 
     Supported:
 
@@ -67,6 +70,7 @@ def read_from_uri(
             max_records,
             consumer_config,
             resume_from,
+            partition_discovery_s,
         )
     query = parse_qs(parts.query)
     if parts.scheme == "kinesis":
@@ -191,6 +195,7 @@ def _kafka(
     max_records: int,
     consumer_config: Mapping[str, Any] | None,
     resume_from: ResumeFrom | None,
+    partition_discovery_s: float,
 ) -> beam.PTransform:
     from transforms.sources.kafka import ReadFromKafka
 
@@ -217,6 +222,7 @@ def _kafka(
             max_records=max_records,
             consumer_config=config,
             resume_from=resume_from,
+            partition_discovery_s=partition_discovery_s,
         )
     except ValueError as err:
         if isinstance(err, ConfigError):
