@@ -387,12 +387,18 @@ class ReadFromKafka(beam.PTransform):
         stall_timeout_s: float = 60.0,
         metadata_timeout_s: float = 30.0,
         resume_from: ResumeFrom | None = None,
+        partition_discovery_s: float = 30.0,
     ) -> None:
         super().__init__()
         _check_start(start, start_offsets, start_timestamp_ms)
         if not topic:
             raise ConfigError("topic", "expected a topic name, got nothing")
-        _check_at_least(0, max_records=max_records, max_out_of_orderness_s=max_out_of_orderness_s)
+        _check_at_least(
+            0,
+            max_records=max_records,
+            max_out_of_orderness_s=max_out_of_orderness_s,
+            partition_discovery_s=partition_discovery_s,
+        )
         _check_at_least(
             0.001,
             idle_timeout_s=idle_timeout_s,
@@ -413,6 +419,7 @@ class ReadFromKafka(beam.PTransform):
             "timeout_s": metadata_timeout_s,
         }
         self._resume_from = resume_from
+        self._discovery_s = partition_discovery_s
         self._settings = {
             "max_poll_s": 1.0,
             "idle_timeout_s": idle_timeout_s,
