@@ -26,6 +26,19 @@ Beam 2.77. This class is that runner with those defects worked around:
    was already committed, so a streaming run's counters stopped after the first
    bundle of each step. Here a step's cached states are dropped after each of
    its bundles.
+6. **Pub/Sub read.** Beam's streaming Pub/Sub evaluator pulls waiting up to
+   30 s on the runner's only worker thread (the emulator holds an empty pull
+   until about 1 s before its deadline), so timers and downstream bundles
+   waited that long: rows landed about 40 s after their publish. It ignores a
+   stop request and reschedules itself for ever, so a stopped run never ended.
+   Its watermark is the clock at each pull of at most 10 messages, so the rest
+   of a backlog arrived late and event-time windows dropped it. And it refuses
+   ``id_label``. Here pulls wait at most ``PUBSUB_PULL_WAIT_S`` and take up to
+   1000 messages, a stop ends the read, the watermark follows what the pulls
+   return (the clock once one comes back empty), and a message whose
+   ``id_label`` value was read in the last ``PUBSUB_DEDUPE_S`` is dropped. As
+   in Beam, a message is acknowledged when it is pulled, before its row is
+   committed: a killed run loses what it pulled and had not committed.
 
 ``tests/unit/test_local_streaming.py`` has one test per defect that fails once a
 Beam release fixes or moves it (the workaround is then due for removal), and the
@@ -34,18 +47,26 @@ Beam versions this is tested with are pinned in ``setup.py``.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 from apache_beam.pipeline import PTransformOverride
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, OutputHandler
 from apache_beam.runners.direct import direct_runner
 from apache_beam.runners.direct.direct_runner import (
     BundleBasedDirectRunner,
     DirectPipelineResult,
+    _DirectReadFromPubSub,
 )
 from apache_beam.runners.direct.sdf_direct_runner import (
     ProcessElements,
@@ -56,16 +77,25 @@ from apache_beam.runners.direct.transform_evaluator import (
     TransformEvaluatorRegistry,
     _ParDoEvaluator,
     _ProcessElementsEvaluator,
+    _PubSubReadEvaluator,
     _TransformEvaluator,
 )
-from apache_beam.runners.direct.util import KeyedWorkItem
+from apache_beam.runners.direct.util import KeyedWorkItem, TransformResult
 from apache_beam.runners.direct.watermark_manager import WatermarkManager
 from apache_beam.runners.worker import statesampler
 from apache_beam.transforms.trigger import _ReadModifyWriteStateTag
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-__all__ = ["RUNNER_CHECKPOINT_S", "LocalStreamingRunner"]
+from transforms.errors import SourceUnavailableError
+from transforms.progress import set_gauge
+from transforms.sources.pubsub import event_time_ms
+from transforms.stop import stop_requested
+
+__all__ = ["PUBSUB_DEDUPE_S", "PUBSUB_PULL_WAIT_S", "RUNNER_CHECKPOINT_S", "LocalStreamingRunner"]
+
+_LOGGER = logging.getLogger(__name__)
 
 # How long one call of a splittable DoFn may run before the runner checkpoints it,
 # so that what it read so far moves on downstream (Beam's direct runner: 1 s).
@@ -96,6 +126,7 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
         saved = dict(evaluators)
         evaluators[ProcessElements] = _SplittableEvaluator
         evaluators[beam.ParDo] = _MeteredParDoEvaluator
+        evaluators[_DirectReadFromPubSub] = _PubSubEvaluator  # defect 6
         try:
             result = super().run_pipeline(pipeline, options)
         finally:
@@ -121,9 +152,12 @@ class _LocalStreamingResult(DirectPipelineResult):
             self._close_readers()
 
     def _close_readers(self) -> None:
-        callers = self._evaluation_context.__dict__.get("_dataplane_sdf_callers", {})
-        for caller in callers.values():
-            caller.close()
+        state = self._evaluation_context.__dict__
+        for reader in [
+            *state.get("_dataplane_sdf_callers", {}).values(),
+            *state.get("_dataplane_pubsub_pollers", {}).values(),
+        ]:
+            reader.close()
 
 
 def streaming_overrides_last(options: PipelineOptions) -> list[PTransformOverride]:
@@ -361,3 +395,162 @@ class _SplittableEvaluator(_ProcessElementsEvaluator):
             window, self._process_fn.watermark_hold_tag
         )
         self.keyed_holds[key] = hold if isinstance(hold, Timestamp) else None
+
+
+# Defect 6: Beam's streaming Pub/Sub read (``_PubSubReadEvaluator``).
+
+PUBSUB_PULL_WAIT_S = 0.2  # the longest one pull holds the runner's only worker thread
+PUBSUB_DEDUPE_S = 600.0  # id_label repeats are dropped this long (as Dataflow does, ~10 min)
+_PUBSUB_PULL_MAX = 1000  # Pub/Sub's limit per pull
+_PUBSUB_IDLE_ADVANCE_S = 5.0  # with timestamp_attribute: idle this long before the clock leads
+_CLOCK_MARGIN = Duration(seconds=1)  # publish times are the server's clock, not ours
+
+
+class _PubSubPoller:
+    """One streaming Pub/Sub read of a run: short pulls, a watermark, id_label repeats dropped.
+
+    Messages are acknowledged as soon as they are pulled, as Beam's evaluator does:
+    a process killed before its batches are committed loses what it had pulled.
+    The watermark follows the timestamps of what each pull returns (a backlog is
+    read without leaving its later messages behind the watermark) and the clock
+    once a pull comes back empty (with ``timestamp_attribute``, after being idle
+    for ``_PUBSUB_IDLE_ADVANCE_S``).
+    """
+
+    def __init__(self, transform: Any, subscription: str, source: Any) -> None:
+        self._transform, self.subscription = transform, subscription
+        self._id_label, self._ts_attribute = source.id_label, source.timestamp_attribute
+        self.watermark: Timestamp = WatermarkManager.WATERMARK_NEG_INF
+        self._idle_since: float | None = None
+        self._seen: OrderedDict[str, float] = OrderedDict()  # id_label value -> first read at
+
+    def poll(self) -> list[tuple[Timestamp, Any]]:
+        """Pulls once (waiting at most PUBSUB_PULL_WAIT_S); returns new (timestamp, message)s."""
+        started, began = Timestamp.now(), time.monotonic()
+        received = self._pull()
+        if received:
+            self._acknowledge([m.ack_id for m in received])
+        if not received:
+            time.sleep(max(0.0, began + PUBSUB_PULL_WAIT_S - time.monotonic()))
+        messages = [self._timestamped(m.message) for m in received]
+        self._advance(started, [t for t, _ in messages])
+        return [(t, m) for t, m in messages if self._first_time(m)]
+
+    def close(self) -> None:
+        """Closes the client (and deletes the subscription Beam made for a topic read)."""
+        with _PubSubReadEvaluator._subscriber_client_cache_lock:
+            state = _PubSubReadEvaluator._subscriber_client_cache.pop(self._transform, None)
+        if state is not None:
+            state.close()
+
+    def _client(self) -> Any:
+        return _PubSubReadEvaluator._get_subscriber_client(self._transform)
+
+    def _pull(self) -> list[Any]:
+        from google.api_core import exceptions
+
+        try:
+            response = self._client().pull(
+                subscription=self.subscription,
+                max_messages=_PUBSUB_PULL_MAX,
+                timeout=PUBSUB_PULL_WAIT_S,
+                retry=None,
+            )
+        except (exceptions.DeadlineExceeded, exceptions.ServiceUnavailable) as err:
+            _LOGGER.debug("pull from %s: %s", self.subscription, err)
+            return []  # nothing within the wait, or the service is away for now: pull again
+        except exceptions.GoogleAPICallError as err:
+            raise SourceUnavailableError(f"pull from {self.subscription} failed: {err}") from None
+        return list(response.received_messages)
+
+    def _acknowledge(self, ack_ids: list[str]) -> None:
+        from google.api_core import exceptions
+
+        for start in range(0, len(ack_ids), _PUBSUB_PULL_MAX):
+            chunk = ack_ids[start : start + _PUBSUB_PULL_MAX]
+            try:
+                self._client().acknowledge(subscription=self.subscription, ack_ids=chunk)
+            except exceptions.GoogleAPICallError as err:  # they come again; sinks drop repeats
+                _LOGGER.warning("acknowledging %d messages failed: %s", len(chunk), err)
+
+    def _timestamped(self, raw: Any) -> tuple[Timestamp, Any]:
+        from apache_beam.io.gcp.pubsub import PubsubMessage
+
+        message = PubsubMessage._from_message(raw)
+        publish_ms = int(raw.publish_time.timestamp() * 1000)
+        at_ms = event_time_ms(message.attributes, publish_ms, self._ts_attribute)
+        return Timestamp(micros=at_ms * 1000), message
+
+    def _advance(self, started: Timestamp, timestamps: list[Timestamp]) -> None:
+        """Moves the watermark on: to the oldest message just read, or with the clock when idle."""
+        now = time.monotonic()
+        if timestamps:
+            self._idle_since, candidate = None, min(timestamps)
+        else:
+            self._idle_since = self._idle_since or now
+            idle_for = now - self._idle_since
+            if self._ts_attribute and idle_for < _PUBSUB_IDLE_ADVANCE_S:
+                return
+            candidate = started - _CLOCK_MARGIN
+        self.watermark = max(self.watermark, candidate)
+
+    def _first_time(self, message: Any) -> bool:
+        """Whether no message with this ``id_label`` value was read in the last PUBSUB_DEDUPE_S."""
+        if not self._id_label or self._id_label not in message.attributes:
+            return True
+        now = time.monotonic()
+        while self._seen and now - next(iter(self._seen.values())) >= PUBSUB_DEDUPE_S:
+            self._seen.popitem(last=False)
+        key = message.attributes[self._id_label]
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+class _PubSubEvaluator(_PubSubReadEvaluator):
+    """Beam's Pub/Sub read evaluator, reading through one :class:`_PubSubPoller` per step."""
+
+    def __init__(
+        self,
+        evaluation_context: Any,
+        applied_ptransform: Any,
+        input_committed_bundle: Any,
+        side_inputs: Any,
+    ) -> None:
+        # Beam's __init__ refuses id_label; the rest of it is this.
+        _TransformEvaluator.__init__(
+            self, evaluation_context, applied_ptransform, input_committed_bundle, side_inputs
+        )
+        self.source = applied_ptransform.transform._source
+        pollers = evaluation_context.__dict__.setdefault("_dataplane_pubsub_pollers", {})
+        step = applied_ptransform.full_label
+        if step not in pollers:
+            options = evaluation_context.pipeline_options.view_as(GoogleCloudOptions)
+            subscription = self.get_subscription(
+                applied_ptransform,
+                self.source.project,
+                self.source.topic_name,
+                options.project or self.source.project,
+                self.source.subscription_name,
+            )
+            pollers[step] = _PubSubPoller(applied_ptransform, subscription, self.source)
+        self._poller: _PubSubPoller = pollers[step]
+
+    def finish_bundle(self) -> TransformResult:
+        if stop_requested():  # no more pulls: the watermark goes to the end, the run finishes
+            return TransformResult(self, [], [], None, {None: WatermarkManager.WATERMARK_POS_INF})
+        bundles = []
+        messages = self._poller.poll()
+        if messages:
+            bundle = self._evaluation_context.create_bundle(next(iter(self._outputs)))
+            for timestamp, message in messages:
+                element = message if self.source.with_attributes else message.data
+                bundle.output(GlobalWindows.windowed_value(element, timestamp=timestamp))
+            bundles.append(bundle)
+        pipeline: Any = self._applied_ptransform.transform.pipeline  # type: ignore[union-attr]
+        again = self._evaluation_context.create_bundle(beam.pvalue.PBegin(pipeline))
+        watermark = self._poller.watermark
+        if watermark > WatermarkManager.WATERMARK_NEG_INF:
+            set_gauge(f"watermark_ms pubsub {self._poller.subscription}", watermark.micros // 1000)
+        return TransformResult(self, bundles, [again], None, {None: watermark})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import apache_beam as beam
@@ -265,3 +267,198 @@ def test_ours_resumes_a_read_whose_input_is_in_a_window_of_its_own() -> None:
 
     _run(LocalStreamingRunner(), build)
     assert sorted(n for _, n in _SEEN["windowed_input"]) == list(range(7))
+
+
+# Defect 6: Beam's streaming Pub/Sub read. A stand-in subscriber client serves the
+# messages (no emulator needed); it records every pull and acknowledgement.
+
+_PUBSUB_SUBSCRIPTION = "projects/test-project/subscriptions/fake"
+_EPOCH_2000 = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class _FakeSubscriber:
+    """Stands in for ``google.cloud.pubsub.SubscriberClient``: serves ``backlog``, logs calls."""
+
+    backlog: list[Any] = []
+    per_pull = 10
+    log: list[tuple[str, Any]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @staticmethod
+    def subscription_path(project: str, name: str) -> str:
+        return f"projects/{project}/subscriptions/{name}"
+
+    def pull(self, *, subscription: str, max_messages: int, timeout: float, **_: Any) -> Any:
+        with _LOCK:
+            count = min(max_messages, self.per_pull)
+            served, _FakeSubscriber.backlog = self.backlog[:count], self.backlog[count:]
+            self.log.append(("pull", (timeout, len(served))))
+        if not served:
+            time.sleep(0.01)
+        return SimpleNamespace(
+            received_messages=[SimpleNamespace(ack_id=m.message_id, message=m) for m in served]
+        )
+
+    def acknowledge(self, *, subscription: str, ack_ids: list[str]) -> None:
+        with _LOCK:
+            self.log.append(("ack", list(ack_ids)))
+
+    def close(self) -> None:
+        pass
+
+
+def _message(n: int, **attributes: str) -> Any:
+    return SimpleNamespace(
+        data=f"m{n}".encode(),
+        attributes=attributes,
+        message_id=str(n),
+        publish_time=_EPOCH_2000 + timedelta(seconds=n),
+        ordering_key="",
+    )
+
+
+@pytest.fixture
+def fake_pubsub(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_FakeSubscriber]]:
+    from google.cloud import pubsub
+
+    monkeypatch.setattr(pubsub, "SubscriberClient", _FakeSubscriber)
+    _FakeSubscriber.backlog, _FakeSubscriber.per_pull, _FakeSubscriber.log = [], 10, []
+    clear_stop()
+    _SEEN.clear()
+    yield _FakeSubscriber
+    clear_stop()
+
+
+class _CollectData(beam.DoFn):
+    def process(self, message: Any) -> None:
+        with _LOCK:
+            _SEEN.setdefault("pubsub", []).append(message.data)
+            _FakeSubscriber.log.append(("seen", message.data))
+
+
+def _start_pubsub(runner: Any, *, windowed: bool = False, id_label: str | None = None) -> Any:
+    pipeline = beam.Pipeline(runner=runner, options=_streaming())
+    messages = pipeline | beam.io.ReadFromPubSub(
+        subscription=_PUBSUB_SUBSCRIPTION, with_attributes=True, id_label=id_label
+    )
+    if windowed:
+        _ = (
+            messages
+            | beam.Map(lambda m: ("k", 1))
+            | beam.WindowInto(FixedWindows(60))
+            | beam.CombinePerKey(sum)
+            | beam.ParDo(_Collect("windows"))
+        )
+    else:
+        _ = messages | beam.ParDo(_CollectData())
+    return pipeline.run()
+
+
+def _pulls(fake: type[_FakeSubscriber]) -> list[tuple[float, int]]:
+    with _LOCK:
+        return [detail for kind, detail in fake.log if kind == "pull"]
+
+
+def _wait_until(condition: Any, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition was not met in time"
+        time.sleep(0.02)
+
+
+def _idle_after_backlog(fake: type[_FakeSubscriber], empty_pulls: int = 3) -> bool:
+    """Whether the backlog is served and the read came back empty ``empty_pulls`` times since.
+
+    The runner has one worker and pulls only when nothing else is left to run, so by
+    then everything pulled has gone through the pipeline.
+    """
+    pulls = _pulls(fake)
+    return (
+        not fake.backlog
+        and len(pulls) >= empty_pulls
+        and all(served == 0 for _, served in pulls[-empty_pulls:])
+    )
+
+
+def test_beam_still_pulls_pubsub_for_30s_and_acks_before_handing_on(fake_pubsub: Any) -> None:
+    fake_pubsub.backlog = [_message(n) for n in range(3)]
+    result = _start_pubsub(BundleBasedDirectRunner())
+    try:
+        _wait_until(lambda: len(_SEEN.get("pubsub", [])) == 3)
+    finally:
+        result.cancel()
+    assert {timeout for timeout, _ in _pulls(fake_pubsub)} == {30}
+    kinds = [kind for kind, _ in fake_pubsub.log if kind != "pull"]
+    assert kinds[:2] == ["ack", "seen"]  # acknowledged before anything downstream ran
+
+
+def test_ours_pulls_briefly_and_acks_when_it_pulls(fake_pubsub: Any) -> None:
+    from runners.local_streaming import PUBSUB_PULL_WAIT_S
+
+    fake_pubsub.backlog = [_message(n) for n in range(3)]
+    result = _start_pubsub(LocalStreamingRunner())
+    _wait_until(lambda: len(_SEEN.get("pubsub", [])) == 3)
+    request_stop()
+    finish_within(result, 30)
+    assert {timeout for timeout, _ in _pulls(fake_pubsub)} == {PUBSUB_PULL_WAIT_S}
+    kinds = [kind for kind, _ in fake_pubsub.log if kind != "pull"]
+    assert kinds[:2] == ["ack", "seen"]  # the guarantee documented: acknowledged when pulled
+
+
+def test_beam_still_reads_pubsub_after_a_stop(fake_pubsub: Any) -> None:
+    result = _start_pubsub(BundleBasedDirectRunner())
+    try:
+        _wait_until(lambda: len(_pulls(fake_pubsub)) >= 1)
+        request_stop()
+        stopped_at = len(_pulls(fake_pubsub))
+        _wait_until(lambda: len(_pulls(fake_pubsub)) >= stopped_at + 5)
+        assert result.state == beam.runners.runner.PipelineState.RUNNING
+    finally:
+        result.cancel()
+
+
+def test_ours_ends_a_pubsub_read_on_a_stop(fake_pubsub: Any) -> None:
+    fake_pubsub.backlog = [_message(n) for n in range(4)]
+    result = _start_pubsub(LocalStreamingRunner())
+    _wait_until(lambda: _idle_after_backlog(fake_pubsub, 1))
+    request_stop()
+    finish_within(result, 30)
+    assert sorted(_SEEN["pubsub"]) == [f"m{n}".encode() for n in range(4)]
+
+
+def test_beam_still_drops_a_pubsub_backlog_as_late(fake_pubsub: Any) -> None:
+    fake_pubsub.backlog = [_message(n) for n in range(25)]  # one minute's window, 10 per pull
+    result = _start_pubsub(BundleBasedDirectRunner(), windowed=True)
+    try:
+        _wait_until(lambda: _idle_after_backlog(fake_pubsub))
+    finally:
+        result.cancel()
+    assert sum(n for _, n in _SEEN.get("windows", [])) < 25
+
+
+def test_ours_counts_a_pubsub_backlog_in_its_window(fake_pubsub: Any) -> None:
+    fake_pubsub.backlog = [_message(n) for n in range(25)]
+    result = _start_pubsub(LocalStreamingRunner(), windowed=True)
+    _wait_until(lambda: _idle_after_backlog(fake_pubsub))
+    request_stop()
+    finish_within(result, 30)
+    assert _SEEN["windows"] == [("k", 25)]
+
+
+def test_beam_still_refuses_id_label(fake_pubsub: Any) -> None:
+    result = _start_pubsub(BundleBasedDirectRunner(), id_label="uid")
+    with pytest.raises(NotImplementedError, match="id_label is not supported"):
+        finish_within(result, 30)
+
+
+def test_ours_drops_repeats_of_an_id_label(fake_pubsub: Any) -> None:
+    uids = ["a", "b", "a", "c", "b", "a"]
+    fake_pubsub.backlog = [_message(n, uid=uid) for n, uid in enumerate(uids)]
+    fake_pubsub.per_pull = 2  # repeats across pulls as well as within one
+    result = _start_pubsub(LocalStreamingRunner(), id_label="uid")
+    _wait_until(lambda: _idle_after_backlog(fake_pubsub, 1))
+    request_stop()
+    finish_within(result, 30)
+    assert sorted(_SEEN["pubsub"]) == [b"m0", b"m1", b"m3"]

@@ -1,7 +1,10 @@
 """ReadFromPubSub: Google Cloud Pub/Sub messages as Records, streaming or bounded.
 
 Streaming wraps Beam's native read (Dataflow and streaming runners): attributes,
-``id_label`` and ``timestamp_attribute`` pass through to it. The bounded mode
+``id_label`` and ``timestamp_attribute`` pass through to it. On the local runner
+(``runners/local_streaming.py``, defect 6) a message is acknowledged when it is
+pulled, before its row is committed: a stop commits everything pulled, a killed
+process loses what it had pulled and not committed. The bounded mode
 pulls synchronously until the subscription is empty (or ``max_records``) for
 batch runs, backfills and tests, and acknowledges a message only after a shuffle,
 once the records it became have been handed on: a failed run leaves its messages
@@ -24,14 +27,19 @@ from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.progress import note
 from transforms.record import Header, Record, make_record
 
-__all__ = ["ReadFromPubSub", "message_to_record"]
+__all__ = ["ReadFromPubSub", "event_time_ms", "message_to_record"]
 
 _PULL_BATCH = 1000
 
 
-def _event_time_ms(
+def event_time_ms(
     attributes: Mapping[str, str], publish_ms: int, timestamp_attribute: str | None
 ) -> int:
+    """A message's event time: ``timestamp_attribute`` (epoch ms or RFC 3339), else publish time.
+
+    >>> event_time_ms({"ts": "2024-01-01T00:00:01Z"}, 5, "ts"), event_time_ms({"ts": "?"}, 5, "ts")
+    (1704067201000, 5)
+    """
     if not timestamp_attribute or timestamp_attribute not in attributes:
         return publish_ms
     raw = attributes[timestamp_attribute]
@@ -76,7 +84,7 @@ def message_to_record(
         key=ordering_key.encode("utf-8") if ordering_key else None,
         value=data,
         headers=[Header(k, v.encode("utf-8")) for k, v in sorted(attributes.items())],
-        event_time_ms=_event_time_ms(attributes, publish_ms, timestamp_attribute),
+        event_time_ms=event_time_ms(attributes, publish_ms, timestamp_attribute),
     )
 
 
@@ -182,8 +190,11 @@ class _AckDoFn(beam.DoFn):
 class _NativeToRecord(beam.DoFn):
     def __init__(self, stream: str, settings: dict[str, Any]) -> None:
         self._stream, self._settings = stream, settings
+        self._read = Metrics.counter("dataplane.pubsub", "records_read")
 
     def process(self, message: Any, timestamp: Any = beam.DoFn.TimestampParam) -> Iterator[Record]:
+        self._read.inc()
+        note("records_read")
         publish = getattr(message, "publish_time", None)
         publish_ms = int(publish.timestamp() * 1000) if publish else int(timestamp.micros // 1000)
         yield message_to_record(

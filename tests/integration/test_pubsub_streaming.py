@@ -1,0 +1,137 @@
+"""Pub/Sub streaming on the local runner (Beam's native read) against the emulator.
+
+The sentiment pipeline runs in a subprocess, as a user starts it; what it did is
+read back from the Delta tables and the subscription. The local runner
+acknowledges a message when it pulls it (see ``runners/local_streaming.py``,
+defect 6): a stop (SIGINT) commits everything pulled, a kill loses what was
+pulled and not yet committed (measured by ``bench/pubsub_guarantee.py``). Rows
+are identified by message id, or by the ``id_label`` attribute: a message
+published again with the same id lands once, in one run and across runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from beam_pipelines.tweetgen import generate_tweets
+from bench.streaming import StreamingProcess, TableWatcher
+
+pytestmark = pytest.mark.integration
+
+PROJECT = "test-project"  # Beam's project-id rule: at least 6 characters
+LAND_TIMEOUT_S = 30.0
+
+
+class _Topic:
+    """A topic with one subscription on the emulator; publishes tweets, drains what is left."""
+
+    def __init__(self) -> None:
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        name = uuid.uuid4().hex[:10]
+        self._publisher = pubsub_v1.PublisherClient()
+        self._subscriber = pubsub_v1.SubscriberClient()
+        self.topic = self._publisher.topic_path(PROJECT, f"topic-{name}")
+        self.subscription = self._subscriber.subscription_path(PROJECT, f"sub-{name}")
+        self._publisher.create_topic(name=self.topic)
+        self._subscriber.create_subscription(name=self.subscription, topic=self.topic)
+        self._tweets = (m.value for m in generate_tweets(10_000, bad_ratio=0.0, seed=11))
+
+    def publish(self, count: int = 0, *, uids: Sequence[str] = ()) -> list[str]:
+        """Publishes ``count`` new tweets, or one per ``uids`` (attribute ``uid``); returns ids."""
+        attributes = [{"uid": uid} for uid in uids] or [{} for _ in range(count)]
+        futures = [
+            self._publisher.publish(self.topic, next(self._tweets) or b"", **attrs)
+            for attrs in attributes
+        ]
+        return [future.result(timeout=30) for future in futures]
+
+    def left_over(self) -> int:
+        """How many messages are still to be delivered (pulled and acknowledged here)."""
+        answer = self._subscriber.pull(
+            request={"subscription": self.subscription, "max_messages": 1000}, timeout=2
+        )
+        ack_ids = [m.ack_id for m in answer.received_messages]
+        if ack_ids:
+            self._subscriber.acknowledge(
+                request={"subscription": self.subscription, "ack_ids": ack_ids}
+            )
+        return len(ack_ids)
+
+
+def _sentiment(source: str, lake: Path) -> StreamingProcess:
+    return StreamingProcess(
+        "beam_pipelines.sentiment",
+        [
+            "--runner=direct",
+            f"--source={source}",
+            f"--output={lake / 'tweets'}",
+            f"--dlq={lake / 'dead_letters'}",
+            "--max_batch_latency_s=2",
+            "--progress_interval_s=1",
+        ],
+    ).start()
+
+
+def _keys(positions: list[str]) -> list[tuple[str, str]]:
+    return [("", p) for p in positions]  # (partition, position): no ordering key
+
+
+def _stop(run: StreamingProcess) -> None:
+    stopped = run.stop(timeout_s=30)
+    assert stopped.exit_code == 0, stopped.stderr[-2000:]
+
+
+def test_published_messages_land_while_it_runs_and_a_stop_exits_0(pubsub_emulator, tmp_path):
+    topic = _Topic()
+    watcher = TableWatcher([str(tmp_path / "tweets"), str(tmp_path / "dead_letters")])
+    run = _sentiment(f"pubsub://{topic.subscription}", tmp_path)
+    try:
+        first = topic.publish(30)
+        assert watcher.wait_for(_keys(first), timeout_s=LAND_TIMEOUT_S + 20)  # + start-up
+        second = topic.publish(20)
+        assert watcher.wait_for(_keys(second), timeout_s=LAND_TIMEOUT_S)
+        assert run.running()
+        _stop(run)
+    finally:
+        run.kill()
+    watcher.poll()
+    assert watcher.copies == Counter(_keys(first + second))  # each message once
+    assert topic.left_over() == 0
+
+
+def test_id_label_repeats_land_once_in_a_run_and_after_a_kill(pubsub_emulator, tmp_path):
+    """Republished ids are dropped by the read (same run) and by the sink (a later run).
+
+    The emulator delivers in publish order, so once a message published after the
+    repeats has landed, the repeats were pulled; ``left_over() == 0`` checks it.
+    """
+    topic = _Topic()
+    source = f"pubsub://{topic.subscription}?id_label=uid"
+    watcher = TableWatcher([str(tmp_path / "tweets"), str(tmp_path / "dead_letters")])
+    uids = [f"u{n}" for n in range(30)]
+    run = _sentiment(source, tmp_path)
+    try:
+        topic.publish(uids=uids[:20])
+        assert watcher.wait_for(_keys(uids[:20]), timeout_s=LAND_TIMEOUT_S + 20)
+        topic.publish(uids=uids[:10])  # repeats in the same run
+        topic.publish(uids=uids[20:25])
+        assert watcher.wait_for(_keys(uids[:25]), timeout_s=LAND_TIMEOUT_S)
+    finally:
+        run.kill()  # SIGKILL: committed rows stay, nothing is committed twice
+    again = _sentiment(source, tmp_path)
+    try:
+        topic.publish(uids=uids[10:20])  # repeats of rows a killed run committed
+        topic.publish(uids=uids[25:])
+        assert watcher.wait_for(_keys(uids), timeout_s=LAND_TIMEOUT_S + 20)
+        _stop(again)
+    finally:
+        again.kill()
+    watcher.poll()
+    assert watcher.copies == Counter(_keys(uids))
+    assert topic.left_over() == 0
