@@ -41,8 +41,14 @@ class TimedProducer:
             {"bootstrap.servers": bootstrap_servers, "linger.ms": 5, "acks": "all"}
         )
 
-    def send(self, messages: Iterable[GeneratedMessage]) -> list[Key]:
-        """Produces ``messages``; returns their keys once all are delivered."""
+    def send(
+        self, messages: Iterable[GeneratedMessage], *, partitions: Sequence[int] = ()
+    ) -> list[Key]:
+        """Produces ``messages``; returns their keys once all are delivered.
+
+        ``partitions``: spread the messages over these partitions in turn (by
+        default the producer's partitioner picks, by key).
+        """
         sent: list[Key] = []
         failures: list[str] = []
 
@@ -55,10 +61,12 @@ class TimedProducer:
             self.values[key] = message.value()  # type: ignore[attr-defined]
             sent.append(key)
 
-        for message in messages:
+        for number, message in enumerate(messages):
             at = time.time()
+            where = {"partition": partitions[number % len(partitions)]} if partitions else {}
             self._producer.produce(
                 self.topic,
+                **where,
                 key=message.key,
                 value=message.value,
                 timestamp=message.timestamp_ms,

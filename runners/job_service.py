@@ -15,11 +15,14 @@ runner is built for batch, and a streaming read starves everything after it:
    the read's own watermark, reported with each deferred call, is ignored.
 3. **Processing-time timers are due at their hold** (the element's event time),
    not at their firing time: they fire at once, so batches never wait.
+4. **A Reshuffle after a streaming step holds its data for good**: it is a
+   GroupByKey, which here hands on data only when its input ends.
 
 :class:`StreamingFnApiRunner` hands data on after every bundle (GroupByKey
 buffers excepted), schedules due timers after every bundle, holds a read's stage
 at the watermark its residuals report and passes each stage's output watermark
-on, schedules processing-time timers at their firing time and waits for them.
+on, schedules processing-time timers at their firing time and waits for them, and
+runs Reshuffles as pass-throughs.
 GroupByKey keeps the FnApiRunner's batch semantics (it fires at the end of the
 input), so a streaming job with Beam's own windowed GroupByKey needs the local
 streaming runner or a real one; our sinks and WindowedAggregate use state and
@@ -35,9 +38,11 @@ Run it, then point PortableRunner at it::
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
+from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.portability import local_job_service
 from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
@@ -50,6 +55,9 @@ _PENDING_POLL_S = 0.05
 
 class StreamingFnApiRunner(fn_runner.FnApiRunner):
     """Beam's FnApiRunner with the streaming defects above worked around."""
+
+    def run_via_runner_api(self, pipeline_proto: Any, options: Any = None) -> Any:
+        return super().run_via_runner_api(_without_reshuffles(pipeline_proto), options)
 
     def _execute_bundle(self, context: Any, bundle_manager: Any, bundle_input: Any) -> Any:
         result = super()._execute_bundle(context, bundle_manager, bundle_input)
@@ -123,6 +131,48 @@ class StreamingFnApiRunner(fn_runner.FnApiRunner):
         for output in stage.outputs:
             if output.upstream_watermark() < mark:
                 output.set_produced_watermark(mark)
+
+
+def _without_reshuffles(proto: beam_runner_api_pb2.Pipeline) -> beam_runner_api_pb2.Pipeline:
+    """The pipeline with each Reshuffle made a pass-through (defect 4).
+
+    A Reshuffle is a GroupByKey underneath, so here it would hold everything after
+    a streaming read (partitions found while the read runs, say) until the input
+    ends. It only redistributes work, which one local worker has no use for.
+    """
+    proto = copy.deepcopy(proto)
+    transforms = proto.components.transforms
+    reshuffles = [
+        tid for tid, t in transforms.items() if t.spec.urn == common_urns.composites.RESHUFFLE.urn
+    ]
+    for tid in reshuffles:
+        (source,), (target,) = transforms[tid].inputs.values(), transforms[tid].outputs.values()
+        doomed = _descendants(transforms, tid)
+        for other_id, other in transforms.items():
+            if other_id in doomed:
+                continue
+            for mapping in (other.inputs, other.outputs):
+                for tag, pcoll in list(mapping.items()):
+                    if pcoll == target:
+                        mapping[tag] = source
+            if tid in other.subtransforms:
+                other.subtransforms.remove(tid)
+        if tid in proto.root_transform_ids:
+            proto.root_transform_ids.remove(tid)
+        for gone in doomed:
+            for pcoll in transforms[gone].outputs.values():
+                proto.components.pcollections.pop(pcoll, None)
+            del transforms[gone]
+    return proto
+
+
+def _descendants(transforms: Any, tid: str) -> set[str]:
+    found, stack = set(), [tid]
+    while stack:
+        current = stack.pop()
+        found.add(current)
+        stack.extend(transforms[current].subtransforms)
+    return found
 
 
 def _fire_time(bundle_manager: Any, family: Any, timers: Any) -> timestamp.Timestamp:

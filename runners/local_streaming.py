@@ -55,6 +55,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
@@ -234,6 +235,10 @@ class _SplittableCaller:
 
     def __init__(self, sdf: beam.DoFn, args: Any, kwargs: Any) -> None:
         self._outputs = _CollectingOutputHandler()
+        # A copy of its own: the step's other parts (pairing elements with their
+        # restrictions) pickle the transform's instance for every bundle, which a
+        # set-up instance holding its clients could no longer be.
+        sdf = pickler.loads(pickler.dumps(sdf))
         self._invoker: Any = DoFnInvoker.create_invoker(
             DoFnSignature(sdf),
             context=DoFnContext("unused_context"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -198,6 +200,55 @@ class LocalKafkaBroker(LocalService):
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def add_partitions(self, topic: str, total: int, *, timeout_s: float = 15.0) -> None:
+        """Grows ``topic`` to ``total`` partitions while the broker runs.
+
+        Through Kafka's CreatePartitions where the broker has it. Tansu 0.6 does
+        not; with its log in S3 (``storage_engine="s3://..."``) the partition count
+        is raised in the broker's own topic metadata instead, and the broker is made
+        to reload it (creating a topic makes Tansu re-read its metadata object). The
+        new partitions are then real: producers write to them, consumers read them.
+        """
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        try:
+            admin.create_partitions([NewPartitions(topic, total)])[topic].result(timeout_s)
+            return
+        except KafkaException as err:
+            if err.args[0].code() != KafkaError._UNSUPPORTED_FEATURE:
+                raise
+        if not self._storage_engine.startswith("s3://"):
+            raise RuntimeError(
+                "this broker cannot add partitions: Tansu lacks CreatePartitions, and its "
+                'log is not in S3 (start it with storage_engine="s3://...")'
+            )
+        self._raise_partition_count(topic, total)
+        admin.create_topics([NewTopic(f"reload-{uuid.uuid4().hex[:8]}", num_partitions=1)])
+        deadline = time.monotonic() + timeout_s
+        while len(admin.list_topics(topic, timeout=timeout_s).topics[topic].partitions) < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic} did not grow to {total} partitions in {timeout_s}s")
+            time.sleep(0.1)
+
+    def _raise_partition_count(self, topic: str, total: int) -> None:
+        import boto3
+
+        env = self.environment()
+        bucket = self._storage_engine.removeprefix("s3://").strip("/")
+        client = boto3.client(
+            "s3",
+            endpoint_url=env.get("AWS_ENDPOINT"),
+            region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        )
+        key = f"clusters/{_TANSU_CLUSTER}/meta.json"
+        meta = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        meta["topics"][topic]["topic"]["num_partitions"] = total
+        client.put_object(Bucket=bucket, Key=key, Body=json.dumps(meta).encode())
+
     def command(self) -> list[str]:
         url = f"tcp://127.0.0.1:{self.port}"
         return [
@@ -214,6 +265,9 @@ class LocalKafkaBroker(LocalService):
     def __enter__(self) -> LocalKafkaBroker:
         self.start()
         return self
+
+
+_TANSU_CLUSTER = "tansu_cluster"  # Tansu's default cluster id: its objects' key prefix
 
 
 def s3_broker_storage(endpoint_url: str, bucket: str = "tansu") -> dict[str, str]:

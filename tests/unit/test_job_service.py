@@ -208,3 +208,34 @@ def test_beam_still_fires_processing_time_timers_at_their_hold() -> None:
 def test_ours_waits_for_a_processing_time_timer_and_fires_it_when_due() -> None:
     _run(StreamingFnApiRunner(), _wall_timed(1.0))
     assert _SEEN["fired_at"][0] - _SEEN["set_at"][0] >= 1.0
+
+
+# Defect 4: a Reshuffle (a GroupByKey underneath) after a streaming read hands its
+# data on only when the read ends.
+
+
+def _reshuffled(p: beam.Pipeline) -> None:
+    _ = (
+        p
+        | beam.Create(["a"])
+        | beam.ParDo(_ReadUntil("reshuffled"))
+        | beam.Reshuffle()
+        | beam.ParDo(_Collect("reshuffled"))
+    )
+
+
+class _KeepingReshuffles(StreamingFnApiRunner):
+    """Ours with Beam's Reshuffle: the other defects worked around, this one not."""
+
+    run_via_runner_api = FnApiRunner.run_via_runner_api
+
+
+def test_beam_still_holds_a_reshuffle_after_a_read_until_the_read_ends() -> None:
+    _run(_KeepingReshuffles(), _reshuffled)
+    assert _SEEN["read_ended_by"] == ["call limit"]
+
+
+def test_ours_hands_reshuffled_data_on_while_a_read_runs() -> None:
+    _run(StreamingFnApiRunner(), _reshuffled)
+    assert _SEEN["read_ended_by"] == ["seen"]
+    assert _SEEN["reshuffled"]

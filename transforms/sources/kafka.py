@@ -19,7 +19,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -33,6 +33,7 @@ from transforms.sources.kafka_partitions import (
     UNBOUNDED,
     PartitionRead,
     StartPosition,
+    partition_numbers,
     plan_partition_reads,
 )
 from transforms.sources.watermark import advance_watermark
@@ -48,6 +49,9 @@ _CONSUME_BATCH = 1000
 _CONSUME_WAIT_S = 0.02
 # A caught-up streaming read is called again after this long.
 _IDLE_RESUME_S = 0.2
+# The partition watch's watermark: below the end of the global window, where the
+# planned reads wait in a Reshuffle, above any record's event time.
+_NO_HOLD = GlobalWindow().max_timestamp() - Duration(seconds=86_400)
 
 
 @dataclass
@@ -108,6 +112,99 @@ class _PlanDoFn(beam.DoFn):
         try:
             yield from plan_partition_reads(
                 consumer, topic, config=self._config, resume_after=resume_after, **self._plan
+            )
+        finally:
+            consumer.close()
+
+
+class _PartitionNumbers(RestrictionProvider):
+    """A watch's restriction: the partition numbers it has yet to plan, from 0 on.
+
+    Kafka numbers a topic's partitions 0..N-1 and only ever adds to them, so one
+    claim per partition number, in order, plans each partition exactly once.
+    """
+
+    def initial_restriction(self, element: str) -> OffsetRange:
+        return OffsetRange(0, UNBOUNDED)
+
+    def create_tracker(self, restriction: OffsetRange) -> _PartitionTracker:
+        return _PartitionTracker(restriction)
+
+    def restriction_size(self, element: str, restriction: OffsetRange) -> int:
+        return 1
+
+    def truncate(self, element: str, restriction: OffsetRange) -> OffsetRange | None:
+        return None  # on drain, stop watching
+
+
+class _WatchPartitionsDoFn(_PlanDoFn):
+    """Plans a streaming read's partitions, then those added to the topic later.
+
+    The first call plans every partition there is (``start``, or the tables'
+    progress). Every ``discovery_s`` after that it looks at the topic's metadata
+    again and plans each new partition from its start, so its records are read and
+    exactly-once like the others. It hands out work, not records, so its watermark
+    holds nothing back (as a planning step that has ended would not): the readers'
+    watermarks alone follow the records' event time. (The clock would do for
+    records stamped in the past, but would stall windows of records stamped ahead.)
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        plan: dict[str, Any],
+        resume_from: ResumeFrom | None,
+        discovery_s: float,
+    ) -> None:
+        super().__init__(config, plan, resume_from)
+        self._discovery_s = discovery_s
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        topic: str,
+        tracker: Any = beam.DoFn.RestrictionParam(_PartitionNumbers()),
+        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
+            ManualWatermarkEstimator.default_provider()
+        ),
+    ) -> Iterator[PartitionRead]:
+        if stop_requested():
+            tracker.try_claim(UNBOUNDED)
+            return
+        first = tracker.current_restriction().start
+        try:
+            reads = self._plan_from(topic, first)
+        except (SourceUnavailableError, KafkaException) as err:
+            if first == 0:
+                raise  # at the start a broker that is not there is an error
+            _LOG.warning("%s: looking for new partitions failed (%s); trying again", topic, err)
+            reads = []
+        for read in sorted(reads, key=lambda r: r.partition):
+            if not tracker.try_claim(read.partition):
+                return
+            if first > 0:
+                _LOG.info("%s: partition %d is new; reading it from offset %d", topic, *read[1:3])
+            yield read
+        advance_watermark(watermark, _NO_HOLD)
+        tracker.defer_remainder(Duration(seconds=self._discovery_s))
+
+    def _plan_from(self, topic: str, first: int) -> list[PartitionRead]:
+        """Reads for the partitions numbered ``first`` and up (all of them when 0)."""
+        if first == 0:
+            return list(super().process(topic))
+        consumer = _open_consumer(self._config)
+        try:
+            existing = partition_numbers(
+                consumer, topic, config=self._config, timeout_s=self._plan["timeout_s"]
+            )
+            new = [p for p in existing if p >= first]
+            if not new:
+                return []
+            found = self._resume_from.frontiers("kafka", topic) if self._resume_from else {}
+            resume_after = {int(p): int(pos) for p, pos in found.items() if int(p) in new}
+            plan = {**self._plan, "start": "earliest", "start_offsets": {}, "partitions": new}
+            return plan_partition_reads(
+                consumer, topic, config=self._config, resume_after=resume_after, **plan
             )
         finally:
             consumer.close()
@@ -357,6 +454,9 @@ class ReadFromKafka(beam.PTransform):
         metadata_timeout_s: how long planning waits for the broker before failing.
         resume_from: the pipeline's Delta tables: partitions they hold progress for
             start right after their committed frontier, the others at ``start``.
+        partition_discovery_s: a streaming read over the whole topic looks for
+            partitions added to it this often and reads each new one from its
+            start; 0 turns that off (the partitions of the start are read).
 
     Raises:
         ConfigError: a parameter is out of range, names an unknown mode, or
@@ -429,10 +529,16 @@ class ReadFromKafka(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         reader_cls = _ReadPartitionDoFn if self._bounded else _ReadPartitionUnboundedDoFn
+        watch = not self._bounded and self._discovery_s > 0 and self._plan["partitions"] is None
+        plan = (
+            _WatchPartitionsDoFn(self._config, self._plan, self._resume_from, self._discovery_s)
+            if watch
+            else _PlanDoFn(self._config, self._plan, self._resume_from)
+        )
         return (
             pbegin
             | "Topic" >> beam.Create([self._topic])
-            | "PlanPartitions" >> beam.ParDo(_PlanDoFn(self._config, self._plan, self._resume_from))
+            | "PlanPartitions" >> beam.ParDo(plan)
             | "Distribute" >> beam.Reshuffle()
             | "ReadPartitions"
             >> beam.ParDo(reader_cls(self._config, self._settings)).with_output_types(Record)

@@ -22,7 +22,13 @@ from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.sinks.frontier import CHAIN_START
 from transforms.sources.kafka_config import redact_text
 
-__all__ = ["UNBOUNDED", "PartitionRead", "StartPosition", "plan_partition_reads"]
+__all__ = [
+    "UNBOUNDED",
+    "PartitionRead",
+    "StartPosition",
+    "partition_numbers",
+    "plan_partition_reads",
+]
 
 UNBOUNDED = sys.maxsize
 StartPosition = Literal["earliest", "latest", "committed", "timestamp", "offsets"]
@@ -190,6 +196,13 @@ def _split_limit(limit: int, available: Mapping[int, int]) -> dict[int, int]:
             quota[p] += take
             left -= take
     return quota
+
+
+def partition_numbers(
+    consumer: Consumer, topic: str, *, config: Mapping[str, Any], timeout_s: float
+) -> list[int]:
+    """The partitions ``topic`` has now, in order (one metadata request)."""
+    return _Planner(consumer, topic, timeout_s, config).partitions()
 
 
 def plan_partition_reads(
