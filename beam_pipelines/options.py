@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from schemas.base import SchemaRegistry, Version
 from schemas.factory import open_registry
 from transforms.errors import ConfigError
+from transforms.sinks.compaction import DEFAULT_RETENTION_HOURS, CompactionSchedule
 
 __all__ = [
     "DeltaSinkOptions",
@@ -117,6 +118,38 @@ class DeltaSinkOptions(PipelineOptions):
             help="read Kafka partitions / Kinesis shards from the source's start position "
             "instead of resuming after the progress recorded in the output tables' logs",
         )
+        parser.add_argument(
+            "--compact_every_s",
+            type=float,
+            default=0.0,
+            help="while running, compact each output Delta table (optimize small files into "
+            "large ones, then vacuum) at most this often, right after one of its commits; "
+            "0 turns it off",
+        )
+        parser.add_argument(
+            "--compact_retention_hours",
+            type=int,
+            default=DEFAULT_RETENTION_HOURS,
+            help="compaction's vacuum deletes files unreferenced for longer than this "
+            f"(default {DEFAULT_RETENTION_HOURS}, Delta's own). It may not be below the table's "
+            "delta.deletedFileRetentionDuration: shorter frees disk sooner, but readers of "
+            "older versions (long queries, time travel) then fail on missing files",
+        )
+
+    def compaction(self) -> CompactionSchedule | None:
+        """The compaction schedule the flags ask for; None when it is off.
+
+        >>> DeltaSinkOptions(["--compact_every_s", "60"]).compaction()
+        CompactionSchedule(every_s=60.0, retention_hours=168)
+        >>> DeltaSinkOptions([]).compaction() is None
+        True
+        """
+        every_s, retention = self.compact_every_s, self.compact_retention_hours
+        if every_s < 0:
+            raise ConfigError("--compact_every_s", f"must be 0 (off) or more, got {every_s}")
+        if retention < 0:
+            raise ConfigError("--compact_retention_hours", f"must be 0 or more, got {retention}")
+        return CompactionSchedule(every_s, retention) if every_s > 0 else None
 
 
 class RegistryOptions(PipelineOptions):

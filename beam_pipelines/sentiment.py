@@ -101,6 +101,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         "max_batch_latency_s": sink.max_batch_latency_s,
         "storage_options": storage,
         "on_progress": getattr(read, "group_offsets", lambda: None)(),
+        "compaction": sink.compaction(),
     }
 
     records = pipeline | "Read" >> read

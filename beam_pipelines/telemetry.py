@@ -51,6 +51,7 @@ from transforms.sinks import (
     WriteToDelta,
     WriteToPartitionedParquet,
 )
+from transforms.sinks.compaction import CompactOnSchedule
 from transforms.sources import read_from_uri
 from transforms.validate import DecodeAndValidate
 
@@ -239,6 +240,8 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         "batch_size": sink.batch_size,
         "max_batch_latency_s": sink.max_batch_latency_s,
     }
+    compaction = sink.compaction()
+    append_args = {**delta_args, "compaction": compaction}
     read = read_from_uri(
         require(options, "source", "kafka://127.0.0.1:9092/telemetry"),
         bounded=source.bounded,
@@ -286,14 +289,18 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
             **delta_args,
         )
     )
+    if compaction is not None:  # the merge sink compacts after its commits pass
+        _ = merged | "CompactAggregates" >> CompactOnSchedule(
+            output, compaction, storage_options=storage
+        )
     late_commits = (
         too_late
         | "ToLateRows" >> beam.Map(_late_row)
         | "WriteLate"
-        >> WriteToDelta(late_output, schema=LATE_SCHEMA, app_id=f"{app_id}-late", **delta_args)
+        >> WriteToDelta(late_output, schema=LATE_SCHEMA, app_id=f"{app_id}-late", **append_args)
     )
     dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
-        dlq, app_id=f"{app_id}-dlq", **delta_args
+        dlq, app_id=f"{app_id}-dlq", **append_args
     )
     outputs = {
         "records": records,
@@ -315,7 +322,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
                 own.quality_output,
                 schema=QUALITY_SCHEMA,
                 app_id=f"{app_id}-quality",
-                **delta_args,
+                **append_args,
             )
         )
     return outputs

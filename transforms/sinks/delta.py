@@ -13,6 +13,7 @@ from transforms.deadletter import DeadLetter, dead_letter_row
 from transforms.errors import ConfigError
 from transforms.progress import note
 from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.compaction import CompactionSchedule, ScheduledCompaction, table_lock
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, DeltaCommitter
 from transforms.sinks.frontier import Progress
 from transforms.sinks.progress_log import TableRef
@@ -66,9 +67,17 @@ def rows_to_arrow(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table
 
 
 class _CommitBatchDoFn(beam.DoFn):
-    def __init__(self, table_uri: str, schema: pa.Schema, committer_args: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        table_uri: str,
+        schema: pa.Schema,
+        committer_args: dict[str, Any],
+        compaction: CompactionSchedule | None,
+    ) -> None:
         self._table_uri, self._schema, self._committer_args = table_uri, schema, committer_args
+        self._schedule = compaction
         self._committer: DeltaCommitter | None = None
+        self._compaction: ScheduledCompaction | None = None
         self._rows = Metrics.counter("dataplane.delta", "rows_written")
         self._skipped = Metrics.counter("dataplane.delta", "rows_already_committed")
         self._commits = Metrics.counter("dataplane.delta", "commits")
@@ -76,10 +85,20 @@ class _CommitBatchDoFn(beam.DoFn):
 
     def setup(self) -> None:
         self._committer = DeltaCommitter(self._table_uri, **self._committer_args)
+        if self._schedule is not None:
+            options = self._committer_args["storage_options"]
+            self._compaction = ScheduledCompaction(
+                self._table_uri, self._schedule, storage_options=options
+            )
 
     def process(self, keyed_batch: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[dict]:
         assert self._committer is not None
-        outcome = self._committer.commit(rows_to_arrow(keyed_batch[1], self._schema))
+        batch = rows_to_arrow(keyed_batch[1], self._schema)
+        # Commits and compactions of this table in this process take turns.
+        with table_lock(self._table_uri):
+            outcome = self._committer.commit(batch)
+            if self._compaction is not None and outcome.version is not None:
+                self._compaction.run_if_due()
         self._rows.inc(outcome.rows_written)
         landed = outcome.rows_written + outcome.rows_already_committed
         note("rows_committed", landed)
@@ -117,6 +136,9 @@ class WriteToDelta(beam.PTransform):
             this table's source frontier (see :mod:`transforms.sinks.frontier`).
         on_progress: called on the committing worker after each commit with the
             recorded progress, e.g. :class:`~transforms.sources.kafka_offsets.CommitGroupOffsets`.
+        compaction: compact the table (optimize small files, vacuum old ones) at most
+            this often, right after one of this sink's commits; None: never. See
+            :mod:`transforms.sinks.compaction`.
 
     Returns:
         A PCollection of one dict per batch: ``table``, ``version`` (None when nothing
@@ -152,6 +174,7 @@ class WriteToDelta(beam.PTransform):
         max_batch_latency_s: float = 5.0,
         siblings: Sequence[TableRef] = (),
         on_progress: Callable[[Progress], None] | None = None,
+        compaction: CompactionSchedule | None = None,
     ) -> None:
         super().__init__()
         if not table_uri:
@@ -165,6 +188,7 @@ class WriteToDelta(beam.PTransform):
             )
         self._table_uri, self._schema = table_uri, schema
         self._batch_size, self._latency_s = batch_size, max_batch_latency_s
+        self._compaction = compaction
         self._committer_args = {
             "app_id": app_id,
             "storage_options": storage_options,
@@ -178,7 +202,10 @@ class WriteToDelta(beam.PTransform):
         return (
             rows
             | "Batch" >> BatchPerTable(uri, self._batch_size, self._latency_s)
-            | "Commit" >> beam.ParDo(_CommitBatchDoFn(uri, self._schema, self._committer_args))
+            | "Commit"
+            >> beam.ParDo(
+                _CommitBatchDoFn(uri, self._schema, self._committer_args, self._compaction)
+            )
         )
 
     def display_data(self) -> dict[str, Any]:
@@ -187,6 +214,7 @@ class WriteToDelta(beam.PTransform):
             "app_id": self._committer_args["app_id"],
             "batch_size": self._batch_size,
             "max_batch_latency_s": self._latency_s,
+            "compact_every_s": self._compaction.every_s if self._compaction else 0,
         }
 
 

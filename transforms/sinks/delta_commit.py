@@ -19,6 +19,7 @@ we then reload, check again and retry. That keeps two writers on one table safe.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ __all__ = [
     "chain_runs",
     "txn_app_id",
 ]
+
+_TOKEN_KEY = "dataplane.commit_token"  # tells our commit from a later writer's
 
 COORDINATE_SCHEMA = pa.schema(
     [
@@ -146,9 +149,10 @@ class DeltaCommitter:
     def _append(self, table: DeltaTable | None, fresh: pa.Table, progress: Progress) -> int:
         expected = int(table.version()) + 1 if table is not None else 0
         pointer = Transaction(progress_txn(self.app_id), expected)
+        token = uuid.uuid4().hex
         properties = CommitProperties(
             app_transactions=[*self._offsets(table, fresh), pointer],
-            custom_metadata=self._log.commit_metadata(progress),
+            custom_metadata={**self._log.commit_metadata(progress), _TOKEN_KEY: token},
             max_commit_retries=0,
         )
         write_deltalake(
@@ -161,12 +165,16 @@ class DeltaCommitter:
             storage_options=self._options if table is None else None,
             commit_properties=properties,
         )
-        version = int(self._handle.current().version())  # type: ignore[union-attr]
-        if version != expected:  # cannot happen without rebasing, which we turn off
+        latest = self._handle.current()
+        assert latest is not None
+        # Cannot fail without rebasing, which we turn off; other writers (a compaction)
+        # may have committed after us, so look for our commit where we expect it.
+        if int(latest.version()) != expected and _token_at(latest, expected) != token:
             raise SinkCommitError(
-                f"{self.table_uri}: committed version {version}, expected {expected}"
+                f"{self.table_uri}: our commit is not version {expected} "
+                f"(latest {latest.version()}): the commit was rebased"
             )
-        return version
+        return expected
 
     def _offsets(self, table: DeltaTable | None, fresh: pa.Table) -> list[Transaction]:
         """One txn action per source partition: the highest offset written so far."""
@@ -216,6 +224,15 @@ class DeltaCommitter:
             ids = table.to_pyarrow_dataset().to_table(columns=["_record_id"], filter=condition)
             found.append(ids["_record_id"].combine_chunks())
         return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+
+def _token_at(table: DeltaTable, version: int) -> str | None:
+    """The commit token recorded in ``table``'s commit ``version`` (None if none)."""
+    for commit in table.history(int(table.version()) - version + 1):
+        if commit.get("version") == version:
+            token = commit.get(_TOKEN_KEY)
+            return str(token) if token is not None else None
+    return None
 
 
 def _conformed(batch: pa.Table, table: DeltaTable | None) -> pa.Table:
