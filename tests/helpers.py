@@ -39,6 +39,49 @@ def read_table(uri: str) -> pa.Table:
     return DeltaTable(uri).to_pyarrow_table()
 
 
+def rows_in_commit_order(uri: str) -> list[dict[str, Any]]:
+    """A local Delta table's rows in the order they were committed: by version, then
+    by the order of the files each commit added and the rows within each file."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for entry in sorted(Path(uri, "_delta_log").glob("*.json")):
+        for line in entry.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action and action["add"].get("dataChange", True):
+                rows += pq.read_table(Path(uri, action["add"]["path"])).to_pylist()
+    return rows
+
+
+def split_then_merge(client: Any, stream: str, shard: dict[str, Any], between: Any) -> None:
+    """Splits a Kinesis ``shard`` in two, calls ``between()``, then merges the two children."""
+    low = int(shard["HashKeyRange"]["StartingHashKey"])
+    high = int(shard["HashKeyRange"]["EndingHashKey"])
+    client.split_shard(
+        StreamName=stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2)
+    )
+    wait_active(client, stream)
+    between()
+    children = [
+        s["ShardId"]
+        for s in client.list_shards(StreamName=stream)["Shards"]
+        if s.get("ParentShardId") == shard["ShardId"]
+    ]
+    client.merge_shards(
+        StreamName=stream, ShardToMerge=children[0], AdjacentShardToMerge=children[1]
+    )
+    wait_active(client, stream)
+
+
+def wait_active(client: Any, stream: str) -> None:
+    client.get_waiter("stream_exists").wait(
+        StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
+
+
 # Elements gathered by _Gather, per collect() call; the in-process runner shares this module.
 _GATHERED: dict[str, list] = {}
 

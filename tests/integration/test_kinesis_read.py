@@ -11,7 +11,7 @@ import pytest
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
-from tests.helpers import collect
+from tests.helpers import collect, split_then_merge
 from transforms.errors import ConfigError
 from transforms.progress import LOCAL_PROGRESS
 from transforms.sources import kinesis
@@ -125,31 +125,7 @@ def test_bounded_read_during_a_live_split_and_merge_reads_everything_put_before_
 
 
 def _split_then_merge(client, stream, shard):
-    low, high = (
-        int(shard["HashKeyRange"]["StartingHashKey"]),
-        int(shard["HashKeyRange"]["EndingHashKey"]),
-    )
-    middle = (low + high) // 2
-    client.split_shard(
-        StreamName=stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str(middle)
-    )
-    _wait_active(client, stream)
-    _put(client, stream, [b"after-split"] * 5)
-    children = [
-        s["ShardId"]
-        for s in client.list_shards(StreamName=stream)["Shards"]
-        if s.get("ParentShardId") == shard["ShardId"]
-    ]
-    client.merge_shards(
-        StreamName=stream, ShardToMerge=children[0], AdjacentShardToMerge=children[1]
-    )
-    _wait_active(client, stream)
-
-
-def _wait_active(client, stream):
-    client.get_waiter("stream_exists").wait(
-        StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
-    )
+    split_then_merge(client, stream, shard, lambda: _put(client, stream, [b"after-split"] * 5))
 
 
 def _streaming_calls(endpoint, stream, *, calls, between):
