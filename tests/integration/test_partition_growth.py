@@ -8,8 +8,8 @@ exactly once, and a restart must resume the new partitions like the old ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
