@@ -11,6 +11,7 @@ published again with the same id lands once, in one run and across runs.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 PROJECT = "test-project"  # Beam's project-id rule: at least 6 characters
 LAND_TIMEOUT_S = 30.0
+ACK_DEADLINE_S = 10  # the shortest Pub/Sub allows: messages leased and not acked come back
 
 
 class _Topic:
@@ -39,7 +41,13 @@ class _Topic:
         self.topic = self._publisher.topic_path(PROJECT, f"topic-{name}")
         self.subscription = self._subscriber.subscription_path(PROJECT, f"sub-{name}")
         self._publisher.create_topic(name=self.topic)
-        self._subscriber.create_subscription(name=self.subscription, topic=self.topic)
+        self._subscriber.create_subscription(
+            request={
+                "name": self.subscription,
+                "topic": self.topic,
+                "ack_deadline_seconds": ACK_DEADLINE_S,
+            }
+        )
         self._tweets = (m.value for m in generate_tweets(10_000, bad_ratio=0.0, seed=11))
 
     def publish(self, count: int = 0, *, uids: Sequence[str] = ()) -> list[str]:
@@ -64,7 +72,7 @@ class _Topic:
         return len(ack_ids)
 
 
-def _sentiment(source: str, lake: Path) -> StreamingProcess:
+def _sentiment(source: str, lake: Path, *flags: str) -> StreamingProcess:
     return StreamingProcess(
         "beam_pipelines.sentiment",
         [
@@ -72,8 +80,8 @@ def _sentiment(source: str, lake: Path) -> StreamingProcess:
             f"--source={source}",
             f"--output={lake / 'tweets'}",
             f"--dlq={lake / 'dead_letters'}",
-            "--max_batch_latency_s=2",
             "--progress_interval_s=1",
+            *(flags or ["--max_batch_latency_s=2"]),
         ],
     ).start()
 
@@ -135,3 +143,37 @@ def test_id_label_repeats_land_once_in_a_run_and_after_a_kill(pubsub_emulator, t
     watcher.poll()
     assert watcher.copies == Counter(_keys(uids))
     assert topic.left_over() == 0
+
+
+def test_a_kill_loses_what_was_pulled_and_not_yet_committed(pubsub_emulator, tmp_path):
+    """The documented limit: the local runner acknowledges a message when it pulls it.
+
+    250 messages; batches of 100 rows are committed at once, the last 50 wait for
+    the batch latency (60 s) when the run is killed. Those 50 were acknowledged:
+    past the ack deadline the subscription delivers none of them again.
+    """
+    topic = _Topic()
+    published = topic.publish(250)
+    watcher = TableWatcher([str(tmp_path / "tweets"), str(tmp_path / "dead_letters")])
+    run = _sentiment(
+        f"pubsub://{topic.subscription}", tmp_path, "--batch_size=100", "--max_batch_latency_s=60"
+    )
+    try:
+        deadline = time.monotonic() + LAND_TIMEOUT_S + 20
+        while sum(watcher.copies.values()) < 200 and time.monotonic() < deadline:
+            watcher.poll()
+            time.sleep(0.1)
+    finally:
+        run.kill()
+    watcher.poll()
+    committed = set(watcher.copies)
+    assert len(committed) == 200 and committed <= set(_keys(published))
+    assert _delivered_again_within(topic, ACK_DEADLINE_S + 3) == 0  # 50 acked, never committed
+
+
+def _delivered_again_within(topic: _Topic, seconds: float) -> int:
+    """Messages the subscription delivers within ``seconds`` (leases of a killed reader end)."""
+    deadline, delivered = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline and not delivered:
+        delivered = topic.left_over()
+    return delivered
