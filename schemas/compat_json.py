@@ -37,8 +37,6 @@ from typing import Any
 
 from schemas.json_schema_parts import (
     ATOMS,
-    Bound,
-    Facts,
     InvalidSchemaError,
     PropertyGroup,
     Side,
@@ -46,9 +44,17 @@ from schemas.json_schema_parts import (
     array_view,
     atoms_of,
     canonical,
-    integer_bound,
     is_number,
     patterns_disjoint,
+)
+from schemas.json_schema_values import (
+    Bound,
+    Facts,
+    accepts,
+    bounds,
+    facts_of,
+    integer_bound,
+    verdict,
 )
 
 __all__ = ["json_problems"]
@@ -154,7 +160,7 @@ class _Checker:
             return []
         found: list[str] = []
         for branch in self.w.alternatives(writers):
-            facts = self.w.facts(branch)
+            facts = facts_of(self.w, branch)
             if not facts.empty:
                 found += self._conjunction(r_parts, _Context(branch, facts, path))
         return list(dict.fromkeys(found))
@@ -165,7 +171,7 @@ class _Checker:
         found: list[str] = []
         for part in r_parts:
             if ctx.facts.values is not None:
-                verdicts = [(v, self.r.verdict(part, v)) for v in ctx.facts.values]
+                verdicts = [(v, verdict(self.r, part, v)) for v in ctx.facts.values]
                 if all(passed for _, (passed, _) in verdicts):
                     continue
                 rejected = [(v, keyword) for v, (passed, keyword) in verdicts if passed is False]
@@ -233,8 +239,8 @@ class _Checker:
     def _numbers(self, part: dict[str, Any], ctx: _Context) -> list[str]:
         found: list[str] = []
         integers = "fraction" not in ctx.facts.atoms
-        lows = [(b, True) for b in _bounds(part, "minimum", "exclusiveMinimum")]
-        highs = [(b, False) for b in _bounds(part, "maximum", "exclusiveMaximum")]
+        lows = [(b, True) for b in bounds(part, "minimum", "exclusiveMinimum")]
+        highs = [(b, False) for b in bounds(part, "maximum", "exclusiveMaximum")]
         for bound, lower in lows + highs:
             held = ctx.facts.lower if lower else ctx.facts.upper
             if held is not None and integers:
@@ -551,15 +557,15 @@ class _Checker:
         parts = self.r.flatten(schema, "writer")
         if parts == (False,):
             return True
-        other = self.r.facts([p for p in parts if p is not False])
+        other = facts_of(self.r, [p for p in parts if p is not False])
         if other.empty or not (ctx.facts.atoms & other.atoms):
             return True
         if ctx.facts.values is not None and all(
-            self.r.accepts(schema, v) is False for v in ctx.facts.values
+            accepts(self.r, schema, v) is False for v in ctx.facts.values
         ):
             return True
         if other.values is not None and all(
-            any(self.w.verdict(p, v)[0] is False for p in ctx.parts) for v in other.values
+            any(verdict(self.w, p, v)[0] is False for p in ctx.parts) for v in other.values
         ):
             return True
         return any(
@@ -574,15 +580,6 @@ def _type_names(lost: frozenset[str], held: frozenset[str]) -> list[str]:
     elif "integer" in lost:
         names.add("integer" if "fraction" not in held else "number")
     return sorted(names)
-
-
-def _bounds(part: dict[str, Any], inclusive: str, exclusive: str) -> list[Bound]:
-    found = []
-    if is_number(part.get(inclusive)):
-        found.append(Bound(part[inclusive], False, inclusive))
-    if is_number(part.get(exclusive)):
-        found.append(Bound(part[exclusive], True, exclusive))
-    return found
 
 
 def _within(held: Bound | None, wanted: Bound, *, lower: bool) -> bool:

@@ -1,11 +1,10 @@
-"""JSON Schemas taken apart for the compatibility check: dialects, parts, alternatives, facts.
+"""JSON Schemas taken apart for the compatibility check: dialects, parts, alternatives.
 
 A schema is read as a conjunction of *parts*: ``allOf`` members and in-place ``$ref`` targets
 become parts of their own (duplicates and order do not matter), keywords the schema's draft
-does not know are dropped, as validators drop them. A writer's ``anyOf``/``oneOf``/``if`` are
-split into alternatives, each a conjunction again. :class:`Facts` sums up what a conjunction
-guarantees (types, bounds, required names, a finite set of values) and :meth:`Side.verdict`
-tells whether a scalar value passes a part, or that it cannot tell.
+does not know are dropped, as validators drop them, and ``unevaluatedProperties``/``-Items``
+become parts naming what the schema evaluates itself. A writer's ``anyOf``/``oneOf``/``if``
+are split into alternatives, each a conjunction again.
 
 Every approximation here leans one way: a *reader* is read as accepting at most what it
 accepts, a *writer* as allowing at least what it allows, so that a check built on them never
@@ -15,7 +14,6 @@ calls a change compatible that is not.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,8 +21,6 @@ from typing import Any, Literal, TypeGuard
 
 __all__ = [
     "ATOMS",
-    "Bound",
-    "Facts",
     "InvalidSchemaError",
     "PropertyGroup",
     "Role",
@@ -33,9 +29,9 @@ __all__ = [
     "array_view",
     "atoms_of",
     "canonical",
-    "integer_bound",
     "is_number",
     "patterns_disjoint",
+    "search",
 ]
 
 Role = Literal["reader", "writer"]
@@ -126,20 +122,6 @@ def atoms_of(declared: Any) -> frozenset[str]:
     )
 
 
-def _value_atom(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return "integer"
-    if isinstance(value, float):
-        return "fraction"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _dialect(root: Any) -> str:
     uri = root.get("$schema", "") if isinstance(root, dict) else ""
     uri = uri if isinstance(uri, str) else ""
@@ -171,7 +153,8 @@ def _without(schema: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k not in keys}
 
 
-def _search(pattern: str, text: str) -> bool | None:
+def search(pattern: str, text: str) -> bool | None:
+    """Whether ``pattern`` matches somewhere in ``text`` (None: Python cannot read it)."""
     try:
         return re.search(pattern, text) is not None
     except (re.error, TypeError):
@@ -192,33 +175,6 @@ def patterns_disjoint(first: str, second: str) -> bool:
     """Whether no name can match both: two anchored, differing literal prefixes."""
     a, b = _literal_prefix(first), _literal_prefix(second)
     return a is not None and b is not None and not a.startswith(b) and not b.startswith(a)
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A numeric bound: ``value``, exclusive or not, and the keyword that set it."""
-
-    value: float
-    exclusive: bool
-    keyword: str
-
-
-def _lower_bounds(part: dict[str, Any]) -> list[Bound]:
-    found = []
-    if is_number(part.get("minimum")):
-        found.append(Bound(part["minimum"], False, "minimum"))
-    if is_number(part.get("exclusiveMinimum")):
-        found.append(Bound(part["exclusiveMinimum"], True, "exclusiveMinimum"))
-    return found
-
-
-def _upper_bounds(part: dict[str, Any]) -> list[Bound]:
-    found = []
-    if is_number(part.get("maximum")):
-        found.append(Bound(part["maximum"], False, "maximum"))
-    if is_number(part.get("exclusiveMaximum")):
-        found.append(Bound(part["exclusiveMaximum"], True, "exclusiveMaximum"))
-    return found
 
 
 @dataclass(frozen=True)
@@ -258,7 +214,7 @@ class PropertyGroup:
             found.append((self.properties[name], "properties"))
         matched = unknown = False
         for pattern, schema in self.patterns.items():
-            hit = _search(pattern, name)
+            hit = search(pattern, name)
             unknown = unknown or hit is None
             if hit or (hit is None and role == "reader"):
                 matched = matched or bool(hit)
@@ -278,32 +234,6 @@ def array_view(part: dict[str, Any], dialect: str) -> tuple[list[Any], Any, str]
     if isinstance(items, list):
         return items, part.get("additionalItems", True), part.get("$unevaluated", "additionalItems")
     return [], items, rest_keyword
-
-
-@dataclass
-class Facts:
-    """What every document of a conjunction of writer parts is known to satisfy."""
-
-    atoms: frozenset[str]
-    values: list[Any] | None  # a finite superset of the documents, when one is known
-    lower: Bound | None
-    upper: Bound | None
-    multiples: list[Any]
-    min_length: int | None
-    max_length: int | None
-    patterns: frozenset[str]
-    formats: frozenset[str]
-    min_items: int | None
-    max_items: int | None
-    unique: bool
-    min_properties: int | None
-    max_properties: int | None
-    required: frozenset[str]
-
-    @property
-    def empty(self) -> bool:
-        """Whether no document passes the conjunction."""
-        return not self.atoms or self.values == []
 
 
 class Side:
@@ -504,154 +434,6 @@ class Side:
                 branches.append((*base, *self.flatten_all(option, "writer")))
         return done
 
-    def accepts(self, schema: Any, value: Any, depth: int = 0) -> bool | None:
-        """Whether the scalar ``value`` passes ``schema``; None when it cannot tell."""
-        if depth > 16 or isinstance(value, (list, dict)):
-            return None
-        verdict: bool | None = True
-        for part in self.flatten(schema, "reader"):
-            passed = False if part is False else self.verdict(part, value, depth)[0]
-            if passed is False:
-                return False
-            if passed is None:
-                verdict = None
-        return verdict
-
-    def verdict(self, part: dict[str, Any], value: Any, depth: int = 0) -> tuple[bool | None, str]:
-        """Whether the scalar ``value`` passes ``part`` (None: cannot tell) and the keyword
-        that decided it."""
-        if isinstance(value, (list, dict)):
-            return None, ""
-        checks = [*self._scalar_checks(part, value), *self._logic_checks(part, value, depth)]
-        for keyword, passed in checks:
-            if passed is False:
-                return False, keyword
-        for keyword, passed in checks:
-            if passed is None:
-                return None, keyword
-        return True, ""
-
-    def _scalar_checks(self, part: dict[str, Any], value: Any) -> list[tuple[str, bool | None]]:
-        checks: list[tuple[str, bool | None]] = []
-        if "type" in part:
-            allowed = atoms_of(part["type"])
-            integral_float = isinstance(value, float) and value.is_integer()
-            passed = _value_atom(value) in allowed
-            if integral_float and self.dialect == "draft-04":
-                passed = "fraction" in allowed
-            checks.append(("type", passed))
-        if isinstance(part.get("enum"), list):
-            checks.append(("enum", canonical(value) in {canonical(v) for v in part["enum"]}))
-        if "const" in part:
-            checks.append(("const", canonical(value) == canonical(part["const"])))
-        if is_number(value):
-            for bound in _lower_bounds(part):
-                above = value > bound.value or (value == bound.value and not bound.exclusive)
-                checks.append((bound.keyword, above))
-            for bound in _upper_bounds(part):
-                below = value < bound.value or (value == bound.value and not bound.exclusive)
-                checks.append((bound.keyword, below))
-            step = part.get("multipleOf")
-            if is_number(step):
-                exact = isinstance(value, int) and isinstance(step, int) and step > 0
-                checks.append(("multipleOf", value % step == 0 if exact else None))
-        if isinstance(value, str):
-            if isinstance(part.get("minLength"), int):
-                checks.append(("minLength", len(value) >= part["minLength"]))
-            if isinstance(part.get("maxLength"), int):
-                checks.append(("maxLength", len(value) <= part["maxLength"]))
-            if isinstance(part.get("pattern"), str):
-                checks.append(("pattern", _search(part["pattern"], value)))
-            if "format" in part:
-                checks.append(("format", None))
-        return checks
-
-    def _logic_checks(
-        self, part: dict[str, Any], value: Any, depth: int
-    ) -> list[tuple[str, bool | None]]:
-        checks: list[tuple[str, bool | None]] = []
-        if "not" in part:
-            inner = self.accepts(part["not"], value, depth + 1)
-            checks.append(("not", None if inner is None else not inner))
-        if isinstance(part.get("anyOf"), list):
-            results = [self.accepts(s, value, depth + 1) for s in part["anyOf"]]
-            checks.append(("anyOf", True if True in results else _unless_unknown(results)))
-        if isinstance(part.get("oneOf"), list):
-            results = [self.accepts(s, value, depth + 1) for s in part["oneOf"]]
-            hits = results.count(True)
-            checks.append(("oneOf", False if hits > 1 else _unless_unknown(results, hits == 1)))
-        if "if" in part:
-            condition = self.accepts(part["if"], value, depth + 1)
-            branch = part.get("then", True) if condition else part.get("else", True)
-            passed = None if condition is None else self.accepts(branch, value, depth + 1)
-            checks.append(("if", passed))
-        for keyword in ("$ref", "$dynamicRef", "$recursiveRef"):
-            if keyword in part:
-                checks.append((keyword, None))
-        return checks
-
-    def facts(self, parts: Sequence[dict[str, Any]]) -> Facts:
-        """What documents passing every one of ``parts`` are known to satisfy."""
-        atoms = ATOMS
-        values: list[Any] | None = None
-        for part in parts:
-            if "type" in part:
-                atoms &= atoms_of(part["type"])
-            for listed in ([part["const"]] if "const" in part else None, part.get("enum")):
-                if isinstance(listed, list):
-                    keys = {canonical(v) for v in listed}
-                    values = [v for v in (values or listed) if canonical(v) in keys]
-        facts = Facts(
-            atoms=atoms,
-            values=values,
-            lower=_tightest([b for p in parts for b in _lower_bounds(p)], lower=True),
-            upper=_tightest([b for p in parts for b in _upper_bounds(p)], lower=False),
-            multiples=[p["multipleOf"] for p in parts if is_number(p.get("multipleOf"))],
-            min_length=_most(parts, "minLength", max),
-            max_length=_most(parts, "maxLength", min),
-            patterns=frozenset(p["pattern"] for p in parts if isinstance(p.get("pattern"), str)),
-            formats=frozenset(p["format"] for p in parts if isinstance(p.get("format"), str)),
-            min_items=_most(parts, "minItems", max),
-            max_items=_most(parts, "maxItems", min),
-            unique=any(p.get("uniqueItems") is True for p in parts),
-            min_properties=_most(parts, "minProperties", max),
-            max_properties=_most(parts, "maxProperties", min),
-            required=frozenset(
-                n for p in parts if isinstance(p.get("required"), list) for n in p["required"]
-            ),
-        )
-        self._rule_out(facts, parts)
-        return facts
-
-    def _rule_out(self, facts: Facts, parts: Sequence[dict[str, Any]]) -> None:
-        """Drops the types and values the parts contradict."""
-        impossible: set[str] = set()
-        low, high = facts.lower, facts.upper
-        if low and high and _crossed(low, high):
-            impossible |= {"integer", "fraction"}
-        if _above(facts.min_length, facts.max_length):
-            impossible.add("string")
-        if _above(facts.min_items, facts.max_items):
-            impossible.add("array")
-        least = max(facts.min_properties or 0, len(facts.required))
-        if _above(least, facts.max_properties) or any(
-            _forbids(p, n) for p in parts for n in facts.required
-        ):
-            impossible.add("object")
-        facts.atoms -= impossible
-        if facts.values is None and facts.atoms <= {"null", "boolean"}:
-            facts.values = [None, True, False]
-        if facts.values is not None:
-            facts.values = [
-                v
-                for v in facts.values
-                if _value_atom(v) in facts.atoms
-                and all(self.verdict(p, v)[0] is not False for p in parts)
-            ]
-            # A float such as 2.0 counts as "number" too: draft-04 does not call it an integer.
-            floats = {"fraction"} if any(isinstance(v, float) for v in facts.values) else set()
-            facts.atoms &= frozenset(_value_atom(v) for v in facts.values) | floats
-
 
 def _choice(part: Any) -> tuple[tuple[str, ...], list[list[Any]]] | None:
     """The first disjunction of a writer part: keywords to drop and its options."""
@@ -672,46 +454,3 @@ def _choice(part: Any) -> tuple[tuple[str, ...], list[list[Any]]] | None:
             [{"not": condition}, part.get("else", True)],
         ]
     return None
-
-
-def _unless_unknown(results: list[bool | None], verdict: bool = False) -> bool | None:
-    return None if None in results else verdict
-
-
-def _crossed(low: Bound, high: Bound) -> bool:
-    if low.value == high.value:
-        return low.exclusive or high.exclusive
-    return low.value > high.value
-
-
-def _tightest(bounds: list[Bound], *, lower: bool) -> Bound | None:
-    if not bounds:
-        return None
-    sign = 1 if lower else -1
-    return max(bounds, key=lambda b: (sign * b.value, b.exclusive))
-
-
-def _most(parts: Sequence[dict[str, Any]], keyword: str, pick: Any) -> int | None:
-    found = [p[keyword] for p in parts if is_number(p.get(keyword))]
-    return pick(found) if found else None
-
-
-def _above(low: float | None, high: float | None) -> bool:
-    return low is not None and high is not None and low > high
-
-
-def _forbids(part: dict[str, Any], name: str) -> bool:
-    """Whether ``part`` plainly forbids the property ``name``."""
-    group = PropertyGroup.of(part)
-    if name in group.properties:
-        return group.properties[name] is False
-    return not group.patterns and group.other is False
-
-
-def integer_bound(bound: Bound, *, lower: bool) -> Bound:
-    """``bound`` as an inclusive bound on integers."""
-    if lower:
-        value = math.floor(bound.value) + 1 if bound.exclusive else math.ceil(bound.value)
-    else:
-        value = math.ceil(bound.value) - 1 if bound.exclusive else math.floor(bound.value)
-    return Bound(value, False, bound.keyword)
