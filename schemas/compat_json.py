@@ -495,13 +495,10 @@ class _Checker:
         found: list[str] = []
         if "not" in part and not self._disjoint(part["not"], ctx):
             found.append(f"at {ctx.where}: the reader's not excludes documents the writer allows")
-        if isinstance(part.get("anyOf"), list) and not any(
-            not self.check(option, ctx.parts, ctx.path) for option in part["anyOf"]
-        ):
-            found.append(
-                f"at {ctx.where}: no alternative of the reader's anyOf accepts everything the "
-                "writer allows"
-            )
+        if isinstance(part.get("anyOf"), list):
+            problems = [self.check(option, ctx.parts, ctx.path) for option in part["anyOf"]]
+            if all(problems):
+                found.append(_no_alternative("anyOf", problems, ctx))
         if isinstance(part.get("oneOf"), list):
             found += self._one_of(part["oneOf"], ctx)
         if "if" in part:
@@ -519,7 +516,8 @@ class _Checker:
         return found
 
     def _one_of(self, options: list[Any], ctx: _Context) -> list[str]:
-        accepting = [i for i, o in enumerate(options) if not self.check(o, ctx.parts, ctx.path)]
+        problems = [self.check(option, ctx.parts, ctx.path) for option in options]
+        accepting = [i for i, found in enumerate(problems) if not found]
         for index in accepting:
             if all(self._disjoint(o, ctx) for j, o in enumerate(options) if j != index):
                 return []
@@ -528,10 +526,7 @@ class _Checker:
                 f"at {ctx.where}: documents the writer allows may match several alternatives "
                 "of the reader's oneOf"
             ]
-        return [
-            f"at {ctx.where}: no alternative of the reader's oneOf accepts everything the "
-            "writer allows"
-        ]
+        return [_no_alternative("oneOf", problems, ctx)]
 
     def _if_then_else(self, part: dict[str, Any], ctx: _Context) -> list[str]:
         condition, then, other = part["if"], part.get("then", True), part.get("else", True)
@@ -571,6 +566,26 @@ class _Checker:
         return any(
             "not" in p and not self.swapped().check(p["not"], [schema], ctx.path) for p in ctx.parts
         )
+
+
+def _no_alternative(keyword: str, problems: list[list[str]], ctx: _Context) -> str:
+    """The reason no alternative fits, with the first problem of the nearest one (the one
+    with the fewest problems, preferring those whose type fits)."""
+    wrong_type = (
+        f"at {ctx.where}: the writer allows type",
+        f"at {ctx.where}: the reader restricts",
+    )
+
+    def distance(index: int) -> tuple[bool, int]:
+        found = problems[index]
+        return any(p.startswith(wrong_type) for p in found), len(found)
+
+    nearest = min(range(len(problems)), key=distance, default=None)
+    detail = "" if nearest is None else f" (nearest, alternative {nearest}: {problems[nearest][0]})"
+    return (
+        f"at {ctx.where}: no alternative of the reader's {keyword} accepts everything the "
+        f"writer allows{detail}"
+    )
 
 
 def _type_names(lost: frozenset[str], held: frozenset[str]) -> list[str]:

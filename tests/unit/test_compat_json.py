@@ -65,7 +65,14 @@ def test_all_of_changes_that_narrow_are_rejected():
 def test_any_of_the_writer_allows_must_each_be_read():
     problems = json_problems(field({"anyOf": [STRING]}), field({"anyOf": [NUMBER, STRING]}))
     assert problems == [
-        "at code: no alternative of the reader's anyOf accepts everything the writer allows"
+        "at code: no alternative of the reader's anyOf accepts everything the writer allows "
+        "(nearest, alternative 0: at code: the writer allows type number, the reader does not)"
+    ]
+    nullable = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 5}]}
+    shorter = {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 3}]}
+    assert json_problems(field(shorter), field(nullable)) == [
+        "at code: no alternative of the reader's anyOf accepts everything the writer allows "
+        "(nearest, alternative 1: at code: the reader tightens maxLength to 3 (writer: 5))"
     ]
 
 
