@@ -37,11 +37,15 @@ bench: install
 	$(BIN)/python -m bench.bench_decode
 	$(BIN)/python -m bench.bench_telemetry
 
-# Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis.
+# Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis; then the
+# streaming trials (kills, zombie writers, broker outages; see runners/chaos_streaming.py).
 CHAOS_TRIALS ?= 30
 CHAOS_RECORDS ?= 20000
+CHAOS_STREAMING_TRIALS ?= 20
 chaos: install
 	$(BIN)/python -m runners.chaos --kind both --trials $(CHAOS_TRIALS) --records $(CHAOS_RECORDS)
+	$(BIN)/python -m runners.chaos --streaming --kind both --trials $(CHAOS_STREAMING_TRIALS) \
+		--telemetry_kills 6 --json bench/results/chaos_streaming.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ the time it becomes visible is when a poll of the Delta tables first finds its
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -52,7 +53,7 @@ class TimedProducer:
         sent: list[Key] = []
         failures: list[str] = []
 
-        def delivered(err: object, message: object, at: float) -> None:
+        def delivered(err: object, message: object, *, at: float) -> None:
             if err is not None:
                 failures.append(str(err))
                 return
@@ -63,14 +64,14 @@ class TimedProducer:
 
         for number, message in enumerate(messages):
             at = time.time()
-            where = {"partition": partitions[number % len(partitions)]} if partitions else {}
+            partition = partitions[number % len(partitions)] if partitions else -1  # -1: any
             self._producer.produce(
                 self.topic,
-                **where,
+                partition=partition,
                 key=message.key,
                 value=message.value,
                 timestamp=message.timestamp_ms,
-                on_delivery=lambda err, msg, at=at: delivered(err, msg, at),
+                on_delivery=functools.partial(delivered, at=at),
             )
             self._producer.poll(0)
         self._producer.flush(30)
@@ -187,6 +188,12 @@ class StreamingProcess:
             self._process.wait()
         took = time.monotonic() - started
         return Stopped(self._process.returncode, took, *self._outputs())
+
+    def signal_group(self, sig: int) -> None:
+        """Sends ``sig`` to the process and its children (SIGSTOP / SIGCONT, say)."""
+        assert self._process is not None
+        if self.running():
+            os.killpg(self._process.pid, sig)
 
     def kill(self) -> None:
         if self.running():

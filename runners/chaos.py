@@ -157,11 +157,26 @@ class KinesisFeed(Feed):
                 {"Data": value, "PartitionKey": m.key.decode("utf-8", "replace")}
                 for value, m in zip(values, batch, strict=True)
             ]
-            answer = self._client.put_records(StreamName=self.stream, Records=entries)
+            answer = self._put_through_outages(entries)
             if answer.get("FailedRecordCount"):
                 raise RuntimeError("the chaos producer's PutRecords was refused")
             for value, result in zip(values, answer["Records"], strict=True):
                 self._landed(result["ShardId"], result["SequenceNumber"], value)
+
+
+    def _put_through_outages(self, entries: list[dict[str, Any]], patience_s: float = 60) -> Any:
+        """PutRecords, retried while the endpoint is down (a streaming trial stops it)."""
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self._client.put_records(StreamName=self.stream, Records=entries)
+            except (BotoConnectionError, HTTPClientError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
 
 @dataclass
@@ -418,7 +433,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lake", help="where the tables go (default: a temporary directory)")
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="streaming trials: one long-running run per trial, faults of every kind "
+        "(see runners.chaos_streaming); --records is then ignored",
+    )
+    parser.add_argument(
+        "--telemetry_kills",
+        type=int,
+        default=2,
+        help="with --streaming and Kafka: kills of the telemetry pipeline (0: none)",
+    )
+    parser.add_argument("--json", help="with --streaming: also write the reports here")
     args = parser.parse_args(argv)
+    if args.streaming:
+        from runners.chaos_streaming import streaming_main
+
+        return streaming_main(args)
     from runners.services import LocalKafkaBroker, MotoServer
 
     reports = []

@@ -182,10 +182,13 @@ class LocalKafkaBroker(LocalService):
         start_timeout_s: float = 20.0,
         storage_engine: str = "memory://tansu/",
         storage_environment: dict[str, str] | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         super().__init__(port=port, start_timeout_s=start_timeout_s)
         self._storage_engine = storage_engine
         self._storage_environment = dict(storage_environment or {})
+        # Where clients are told to connect (a proxy in front of it, say); its own port by default.
+        self._advertised_port = advertised_port or self.port
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **self._storage_environment}
@@ -250,14 +253,13 @@ class LocalKafkaBroker(LocalService):
         client.put_object(Bucket=bucket, Key=key, Body=json.dumps(meta).encode())
 
     def command(self) -> list[str]:
-        url = f"tcp://127.0.0.1:{self.port}"
         return [
             tansu_binary(),
             "broker",
             "--listener-url",
-            url,
+            f"tcp://127.0.0.1:{self.port}",
             "--advertised-listener-url",
-            url,
+            f"tcp://127.0.0.1:{self._advertised_port}",
             "--storage-engine",
             self._storage_engine,
         ]
@@ -405,6 +407,16 @@ class LocalKinesalite(LocalService):
 
     name = "kinesalite"
 
+    def __init__(self, *, path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._path = path  # where its streams persist (LevelDB); in memory without one
+
+    def restart(self, *, down_s: float = 0.0) -> None:
+        """Stops it, waits ``down_s`` seconds, starts it again on the same port."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -416,7 +428,8 @@ class LocalKinesalite(LocalService):
                 "KINESALITE_BIN", "kinesalite not found; `npm install kinesalite` or set it"
             )
         fast = ["--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]
-        return [binary, "--port", str(self.port), "--shardLimit", "100", *fast]
+        kept = ["--path", self._path] if self._path else []
+        return [binary, "--port", str(self.port), "--shardLimit", "100", *fast, *kept]
 
     def __enter__(self) -> LocalKinesalite:
         self.start()

@@ -9,6 +9,7 @@ from typing import Any
 from apache_beam.metrics import Metrics
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from transforms.failpoints import failpoint
 from transforms.secrets import redact_text
 from transforms.sinks.frontier import Progress
 
@@ -76,5 +77,6 @@ class CommitGroupOffsets:
             if wanted[tp.partition] > tp.offset
         ]
         if ahead:
+            failpoint("group_offsets")  # fault trials kill here: see transforms.failpoints
             self._consumer.commit(offsets=ahead, asynchronous=False)
             self._commits.inc()

@@ -242,8 +242,14 @@ class _ReadShardsDoFn(beam.DoFn):
         used = (state.shard_id, state.last_sequence)
         try:
             answer = self._get_records(state)
-        except _Throttled:
-            self._throttled.inc()
+        except (_Throttled, _Unreachable) as err:
+            if isinstance(err, _Unreachable):
+                if restriction.bounded:
+                    raise SourceUnavailableError(str(err)) from None
+                if state.shard_id not in backoff:  # once per outage: then it backs off
+                    _LOG.warning("%s; retrying with back-off", err)
+            else:
+                self._throttled.inc()
             backoff[state.shard_id] = min(
                 _MAX_BACKOFF_S, max(_MIN_CALL_INTERVAL_S, backoff.get(state.shard_id, 0.1) * 2)
             )
@@ -292,6 +298,8 @@ class _ReadShardsDoFn(beam.DoFn):
                     self._renewed.inc()
                     self._iterators.pop((state.shard_id, state.last_sequence), None)
                     continue
+                if _is_connection_error(err):
+                    raise _Unreachable(f"{self._stream}/{state.shard_id}: {err}") from None
                 raise SourceUnavailableError(
                     f"GetRecords failed on {self._stream}/{state.shard_id}: {err}"
                 ) from None
@@ -325,6 +333,8 @@ class _ReadShardsDoFn(beam.DoFn):
         except Exception as err:
             if _error_code(err) == "ProvisionedThroughputExceededException":
                 raise _Throttled() from None
+            if _is_connection_error(err):
+                raise _Unreachable(f"{self._stream}/{state.shard_id}: {err}") from None
             raise SourceUnavailableError(
                 f"GetShardIterator failed on {self._stream}/{state.shard_id}: {err}"
             ) from None
@@ -395,6 +405,17 @@ class _ReadShardsUnboundedDoFn(_ReadShardsDoFn):
 
 class _Throttled(Exception):
     pass
+
+
+class _Unreachable(Exception):
+    """The endpoint did not answer: a streaming read backs off and tries again."""
+
+
+def _is_connection_error(err: Exception) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(err, (BotoConnectionError, HTTPClientError))
 
 
 def _epoch_ms(value: Any) -> int:
