@@ -122,3 +122,21 @@ def gcs_emulator() -> Iterator[str]:
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
     else:
         os.environ["STORAGE_EMULATOR_HOST"] = saved
+
+
+@pytest.fixture(scope="session")
+def streaming_job_service() -> Iterator[str]:
+    """Our job service (``dataplane job-service``) for PortableRunner in streaming."""
+    from runners.services import LocalJobService
+
+    with LocalJobService(streaming=True, start_timeout_s=60) as jobs:
+        yield jobs.endpoint
+
+
+@pytest.fixture(params=["local", "portable"])
+def runner_flags(request: pytest.FixtureRequest) -> list[str]:
+    """The local streaming runner, or PortableRunner on our job service (LOOPBACK)."""
+    if request.param == "local":
+        return ["--runner=direct"]
+    endpoint = request.getfixturevalue("streaming_job_service")
+    return ["--runner=portable", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]

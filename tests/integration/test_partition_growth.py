@@ -35,23 +35,6 @@ def growable_broker(aws_env: None) -> Iterator[LocalKafkaBroker]:
             yield b
 
 
-@pytest.fixture(scope="module")
-def streaming_job_service() -> Iterator[str]:
-    from runners.services import LocalJobService
-
-    with LocalJobService(streaming=True, start_timeout_s=60) as jobs:
-        yield jobs.endpoint
-
-
-@pytest.fixture(params=["local", "portable"])
-def runner_flags(request: pytest.FixtureRequest) -> list[str]:
-    """The local streaming runner, or PortableRunner on our job service (LOOPBACK)."""
-    if request.param == "local":
-        return ["--runner=direct"]
-    endpoint = request.getfixturevalue("streaming_job_service")
-    return ["--runner=portable", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]
-
-
 def _sentiment(bootstrap: str, topic: str, lake: Path, *flags: str) -> StreamingProcess:
     return StreamingProcess(
         "beam_pipelines.sentiment",

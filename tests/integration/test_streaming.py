@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BOUND_S = 30.0  # the issue's contract: visible within 30 s of being produced
 START_UP_S = 120.0  # a cold start on a busy machine imports Beam, VADER and deltalake
-
-
-@pytest.fixture(scope="module")
-def streaming_job_service() -> Iterator[str]:
-    """Our job service (``dataplane job-service``) for PortableRunner in streaming."""
-    from runners.services import LocalJobService
-
-    with LocalJobService(streaming=True, start_timeout_s=60) as jobs:
-        yield jobs.endpoint
-
-
-@pytest.fixture(params=["local", "portable"])
-def runner_flags(request: pytest.FixtureRequest) -> list[str]:
-    """The local streaming runner, or PortableRunner on our job service (LOOPBACK)."""
-    if request.param == "local":
-        return ["--runner=direct"]
-    endpoint = request.getfixturevalue("streaming_job_service")
-    return ["--runner=portable", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]
 
 
 def _sentiment(bootstrap: str, topic: str, lake: Path, runner: list[str]) -> StreamingProcess:
