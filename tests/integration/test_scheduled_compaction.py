@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from beam_pipelines import sentiment, telemetry
 from beam_pipelines.publish import publish
 from beam_pipelines.telemetrygen import generate_telemetry
 from beam_pipelines.tweetgen import generate_tweets
+from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
 from tests.integration.test_telemetry_pipeline import (
     GENERATOR_ARGS,
     assert_matches_oracle,
@@ -108,3 +110,47 @@ def test_telemetry_compacts_its_merged_windows_and_appended_tables(tmp_path: Pat
     dead = _coordinates(Path(where["dlq"]))
     assert set(dead.values()) == {1}
     assert len(dead) == sum(m.kind not in ("reading", "late") for m in messages)
+
+
+def test_a_streaming_run_compacts_between_its_commits(
+    kafka_bootstrap: str, new_topic: Any, tmp_path: Path
+) -> None:
+    """The runner sets a DoFn up for every bundle: the schedule must outlive that."""
+    topic = new_topic(partitions=2)
+    tweets, dead = tmp_path / "tweets", tmp_path / "dead_letters"
+    run = StreamingProcess(
+        "beam_pipelines.sentiment",
+        [
+            f"--source=kafka://{kafka_bootstrap}/{topic}",
+            f"--output={tweets}",
+            f"--dlq={dead}",
+            "--max_batch_latency_s=0.5",
+            "--compact_every_s=2",
+            "--runner=direct",
+        ],
+    ).start()
+    producer, watcher = (
+        TimedProducer(kafka_bootstrap, topic),
+        TableWatcher([str(tweets), str(dead)]),
+    )
+    deadline, seed = time.monotonic() + 120, 10
+    try:
+        while not _operations_or_none(tweets)["OPTIMIZE"]:  # waves until one was compacted
+            assert time.monotonic() < deadline, "no compaction within 120 s"
+            seed += 1
+            keys = producer.send(generate_tweets(50, bad_ratio=0.1, seed=seed))
+            assert watcher.wait_for(keys, timeout_s=120)
+    finally:
+        stopped = run.stop()
+    assert stopped.exit_code == 0, stopped.stderr[-2000:]
+
+    kinds = _operations(tweets)
+    assert len(DeltaTable(str(tweets)).file_uris()) < kinds["APPEND"]
+    copies = _coordinates(tweets, dead)
+    assert copies.keys() == producer.produced_at.keys() and set(copies.values()) == {1}
+    again = _sentiment(kafka_bootstrap, topic, tmp_path)
+    assert again.records_in == 0  # resumes after the progress the compacted table keeps
+
+
+def _operations_or_none(uri: Path) -> Counter[str]:
+    return _operations(uri) if (uri / "_delta_log").is_dir() else Counter()

@@ -50,6 +50,7 @@ __all__ = [
     "CompactionSkipped",
     "ScheduledCompaction",
     "compact_table",
+    "scheduled_compaction",
     "table_lock",
 ]
 
@@ -325,6 +326,29 @@ class ScheduledCompaction:
         return None
 
 
+_SCHEDULES: dict[str, ScheduledCompaction] = {}
+
+
+def scheduled_compaction(
+    table_uri: str, schedule: CompactionSchedule, *, storage_options: dict[str, str] | None = None
+) -> ScheduledCompaction:
+    """This process's compaction schedule for ``table_uri``: one per table.
+
+    Sinks ask for it in ``DoFn.setup``; a runner may set a DoFn up for every bundle
+    (Beam's direct runner does), and the schedule must outlive that.
+
+    >>> schedule = CompactionSchedule(every_s=60)
+    >>> scheduled_compaction("/lake/t", schedule) is scheduled_compaction("/lake/t", schedule)
+    True
+    """
+    with _LOCKS_GUARD:
+        found = _SCHEDULES.get(table_uri)
+        if found is None or found.schedule != schedule:
+            found = ScheduledCompaction(table_uri, schedule, storage_options=storage_options)
+            _SCHEDULES[table_uri] = found
+        return found
+
+
 class _CompactAfterCommitDoFn(beam.DoFn):
     def __init__(
         self, table_uri: str, schedule: CompactionSchedule, options: dict[str, str] | None
@@ -333,7 +357,7 @@ class _CompactAfterCommitDoFn(beam.DoFn):
         self._compaction: ScheduledCompaction | None = None
 
     def setup(self) -> None:
-        self._compaction = ScheduledCompaction(
+        self._compaction = scheduled_compaction(
             self._table_uri, self._schedule, storage_options=self._options
         )
 

@@ -13,7 +13,12 @@ from transforms.deadletter import DeadLetter, dead_letter_row
 from transforms.errors import ConfigError
 from transforms.progress import note
 from transforms.sinks.batching import BatchPerTable
-from transforms.sinks.compaction import CompactionSchedule, ScheduledCompaction, table_lock
+from transforms.sinks.compaction import (
+    CompactionSchedule,
+    ScheduledCompaction,
+    scheduled_compaction,
+    table_lock,
+)
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, DeltaCommitter
 from transforms.sinks.frontier import Progress
 from transforms.sinks.progress_log import TableRef
@@ -87,7 +92,7 @@ class _CommitBatchDoFn(beam.DoFn):
         self._committer = DeltaCommitter(self._table_uri, **self._committer_args)
         if self._schedule is not None:
             options = self._committer_args["storage_options"]
-            self._compaction = ScheduledCompaction(
+            self._compaction = scheduled_compaction(
                 self._table_uri, self._schedule, storage_options=options
             )
 
