@@ -21,6 +21,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from beam_pipelines.interrupts import FORCED_EXIT as _FORCED_EXIT
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RunOptions,
@@ -41,7 +42,6 @@ from transforms.stop import clear_stop, request_stop, stop_requested
 __all__ = ["Launched", "command_line", "run_pipeline"]
 
 Build = Callable[[beam.Pipeline, PipelineOptions], Any]
-_FORCED_EXIT = 130
 
 
 class Launched:
@@ -88,7 +88,9 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
     build(pipeline, options)
     if dry_run and not _runner_dry_runs(runner):
         return _launched(pipeline, None, dry_run=True)  # built, never run
-    clear_stop()
+    if stop_requested():  # Ctrl-C while it started (see beam_pipelines.interrupts)
+        clear_stop()
+        raise KeyboardInterrupt
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
     started = time.monotonic()
     sink = options.view_as(DeltaSinkOptions)

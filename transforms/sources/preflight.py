@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from transforms.errors import SourceUnavailableError
 from transforms.secrets import redact_text
+from transforms.stop import stop_requested
 
 __all__ = ["wait_for_source"]
 
@@ -47,14 +48,23 @@ def _wait_for_kafka(servers: str, topic: str, timeout_s: float, config: Mapping[
     settings = {**config, "bootstrap.servers": servers, "log_level": 0}
     settings.pop("group.id", None)
     admin = AdminClient({k: v for k, v in settings.items() if not k.startswith("enable.")})
-    try:
-        admin.list_topics(topic or None, timeout=timeout_s)
-    except KafkaException as err:
-        message = (
-            f"--source: no Kafka broker answered at {servers} within {timeout_s:.0f}s "
-            f"(--source_timeout_s): {err.args[0].str() if err.args else err}"
-        )
-        raise SourceUnavailableError(redact_text(message, settings)) from None
+    deadline = time.monotonic() + timeout_s
+    while True:  # in short waits, so that a Ctrl-C meanwhile is seen
+        try:
+            admin.list_topics(
+                topic or None, timeout=max(min(1.0, deadline - time.monotonic()), 0.1)
+            )
+            return
+        except KafkaException as err:
+            if stop_requested():
+                raise KeyboardInterrupt from None
+            if time.monotonic() < deadline:
+                continue
+            message = (
+                f"--source: no Kafka broker answered at {servers} within {timeout_s:.0f}s "
+                f"(--source_timeout_s): {err.args[0].str() if err.args else err}"
+            )
+            raise SourceUnavailableError(redact_text(message, settings)) from None
 
 
 def _wait_for_kinesis(stream: str, query: dict[str, list[str]], timeout_s: float) -> None:
@@ -68,6 +78,8 @@ def _wait_for_kinesis(stream: str, query: dict[str, list[str]], timeout_s: float
             client.describe_stream_summary(StreamName=stream.strip("/"))
             return
         except Exception as err:
+            if stop_requested():
+                raise KeyboardInterrupt from None
             if "ResourceNotFound" in type(err).__name__ or time.monotonic() >= deadline:
                 raise SourceUnavailableError(
                     f"--source: Kinesis stream {stream!r} did not answer within "
