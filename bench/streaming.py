@@ -172,6 +172,11 @@ class StreamingProcess:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    @property
+    def exit_code(self) -> int | None:
+        """Its exit status once it ended (negative: the signal that ended it), else None."""
+        return None if self._process is None else self._process.poll()
+
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -64,6 +64,9 @@ KINESIS_MODES = ("kill", "kill-in-commit", "zombie", "broker-down")
 START_UP_S = 180.0  # a cold start on a loaded 2-core machine, with a backlog to drain
 STOPPED_S = 20.0  # how long a zombie stays stopped
 DOWN_S = 10.0  # how long the broker stays down
+# The last run is stopped no earlier than this after its start, even when nothing was
+# left to drain, so its Ctrl-C tests a running pipeline's stop, not one still starting.
+MIN_DRAIN_RUN_S = 15.0
 
 
 @dataclass
@@ -205,7 +208,10 @@ def _one_trial(
         trial.drained_s = time.monotonic() - started
     _check_so_far(trial, feed, lake, watcher, wanted)
     if not run.running():
-        trial.outcome = "ended by itself"
+        offsets = mode == "kill-in-offset-commit" and run.exit_code == -signal.SIGKILL
+        trial.outcome = (
+            "killed in an offset commit" if offsets else f"ended by itself (exit {run.exit_code})"
+        )
     elif mode == "kill":
         _wait_for_commit(lake, lake.versions(), run, 30)  # a run under way, then at random
         time.sleep(rng.uniform(0.0, 4.0))
@@ -274,6 +280,7 @@ def run_streaming_trials(
     if watcher.wait_for(set(feed.produced), timeout_s=START_UP_S, every_s=0.25):
         last.drained_s = time.monotonic() - started
     _check_so_far(last, feed, lake, watcher, set(feed.produced))
+    time.sleep(max(0.0, MIN_DRAIN_RUN_S - (time.monotonic() - started)))  # see MIN_DRAIN_RUN_S
     last.exit_codes.append(run.stop().exit_code)
     last.outcome, last.ran_s = "stopped", time.monotonic() - started
     report.trials.append(last)
