@@ -55,10 +55,16 @@ class Feed:
         self.produced: dict[Coordinates, bytes | None] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._finished = threading.Event()
         self.error: BaseException | None = None
 
     def start(self) -> None:
         self._thread.start()
+
+    def finish(self) -> None:
+        """Stops producing after the current batch, then joins (see :meth:`join`)."""
+        self._finished.set()
+        self.join()
 
     def join(self) -> None:
         self._thread.join()
@@ -74,6 +80,8 @@ class Feed:
         batch_size = max(1, int(self.rate_per_s / 10))
         messages = list(generate_tweets(self.records, bad_ratio=0.05, seed=self.seed))
         for start in range(0, len(messages), batch_size):
+            if self._finished.is_set():
+                return
             yield messages[start : start + batch_size]
             time.sleep(batch_size / self.rate_per_s)
 
@@ -162,7 +170,6 @@ class KinesisFeed(Feed):
                 raise RuntimeError("the chaos producer's PutRecords was refused")
             for value, result in zip(values, answer["Records"], strict=True):
                 self._landed(result["ShardId"], result["SequenceNumber"], value)
-
 
     def _put_through_outages(self, entries: list[dict[str, Any]], patience_s: float = 60) -> Any:
         """PutRecords, retried while the endpoint is down (a streaming trial stops it)."""

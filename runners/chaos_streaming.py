@@ -273,7 +273,7 @@ def run_streaming_trials(
     for number, mode in enumerate(modes, start=1):
         trial, wanted = _one_trial(number, mode, feed, lake, source, watcher, wanted, rng)
         report.trials.append(trial)
-    feed.join()
+    feed.finish()  # the producer wrote through every trial; what it wrote is drained now
     last = StreamingTrial(len(modes) + 1, "drain")
     started = time.monotonic()
     run = _sentiment(feed, lake)
@@ -306,6 +306,8 @@ class TelemetryFeed(KafkaFeed):
             )
         )
         for start in range(0, len(messages), batch_size):
+            if self._finished.is_set():
+                return
             yield messages[start : start + batch_size]
             time.sleep(batch_size / self.rate_per_s)
 
@@ -400,7 +402,7 @@ def run_telemetry_trial(
             trial.outcome = _kill_in_commit(run, lake, time.monotonic() + 30)
         trial.ran_s = time.monotonic() - started
         report.trials.append(trial)
-    feed.join()
+    feed.finish()
     expected = expected_windows(iter(feed.produced.values()))
     report.produced, report.windows = len(feed.produced), len(expected)
     run = _telemetry(feed, lake_root)  # reads the topic again and upserts every window
@@ -504,7 +506,9 @@ def streaming_main(args: Any) -> int:
     root = Path(args.lake or tempfile.mkdtemp(prefix="chaos-streaming-"))
     rate = args.rate or 100.0
     reports: list[StreamingReport] = []
-    records = int(rate * args.trials * 12)  # about 12 s of producing per trial
+    # Enough to produce through every trial (about 40 s each at most); the feed is
+    # stopped when the trials are done.
+    records = int(rate * args.trials * 40)
     feed_args = {"records": records, "rate_per_s": rate, "seed": args.seed}
     with ExitStack() as stack:
         if args.kind in ("kafka", "both"):
