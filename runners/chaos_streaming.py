@@ -201,17 +201,13 @@ def _one_trial(
 ) -> tuple[StreamingTrial, set[Any]]:
     """Starts a run, lets it drain ``wanted``, checks, breaks it; returns what to want next."""
     trial = StreamingTrial(number, mode)
-    env = {"DATAPLANE_FAILPOINT": f"group_offsets@{rng.randint(2, 4)}"}
     started = time.monotonic()
-    run = _sentiment(feed, lake, env if mode == "kill-in-offset-commit" else None)
+    run = _sentiment(feed, lake)
     if watcher.wait_for(wanted, timeout_s=START_UP_S, every_s=0.25):
         trial.drained_s = time.monotonic() - started
     _check_so_far(trial, feed, lake, watcher, wanted)
     if not run.running():
-        offsets = mode == "kill-in-offset-commit" and run.exit_code == -signal.SIGKILL
-        trial.outcome = (
-            "killed in an offset commit" if offsets else f"ended by itself (exit {run.exit_code})"
-        )
+        trial.outcome = f"ended by itself (exit {run.exit_code})"
     elif mode == "kill":
         _wait_for_commit(lake, lake.versions(), run, 30)  # a run under way, then at random
         time.sleep(rng.uniform(0.0, 4.0))
@@ -220,10 +216,15 @@ def _one_trial(
     elif mode == "kill-in-commit":
         trial.outcome = _kill_in_commit(run, lake, time.monotonic() + 30)
     elif mode == "kill-in-offset-commit":
-        deadline = time.monotonic() + 60
+        # Drained and checked: hand over to a run armed to die at its n-th offset commit.
+        trial.exit_codes.append(run.stop().exit_code)
+        armed = {"DATAPLANE_FAILPOINT": f"group_offsets@{rng.randint(1, 3)}"}
+        run = _sentiment(feed, lake, armed)
+        deadline = time.monotonic() + START_UP_S
         while run.running() and time.monotonic() < deadline:
             time.sleep(0.05)
-        trial.outcome = "killed in an offset commit" if not run.running() else "no offset commit"
+        killed = run.exit_code == -signal.SIGKILL
+        trial.outcome = "killed in an offset commit" if killed else "no offset commit came"
         run.kill()
     elif mode == "zombie":
         trial.outcome = _zombie(run, feed, lake, trial, rng)
