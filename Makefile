@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format bench chaos clean
+.PHONY: install demo test check lint format bench chaos soak clean
 
 install: $(STAMP)
 
@@ -46,6 +46,14 @@ chaos: install
 	$(BIN)/python -m runners.chaos --kind both --trials $(CHAOS_TRIALS) --records $(CHAOS_RECORDS)
 	$(BIN)/python -m runners.chaos --streaming --kind both --trials $(CHAOS_STREAMING_TRIALS) \
 		--telemetry_kills 6 --json bench/results/chaos_streaming.json
+
+# Not in CI: both pipelines streaming at 70 % of what this machine sustains, compacting as
+# they go; about 15 minutes with the calibration and the checks. Table, verdicts, then
+# bench/results/soak.json and soak.png; exits 1 if a goal fails.
+SOAK_DURATION_S ?= 600
+SOAK_COMPACT_EVERY_S ?= 60
+soak: install
+	$(BIN)/python -m bench.soak --duration_s $(SOAK_DURATION_S) --compact_every_s $(SOAK_COMPACT_EVERY_S)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
