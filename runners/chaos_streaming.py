@@ -420,7 +420,10 @@ def run_telemetry_trial(
         time.sleep(0.5)
     drain = StreamingTrial(kills + 1, "drain", outcome="stopped")
     drain.exit_codes.append(run.stop().exit_code)
+    drain.ran_s = time.monotonic() - (deadline - START_UP_S)
     report.trials.append(drain)
+    rows = DeltaTable(str(windows)).to_pyarrow_table().to_pylist()  # as the stop left it
+    found = {(r["vehicle_id"], _ms(r["window_start"])): r for r in rows}
     report.rows = len(found)
     report.aggregates_ok = _windows_match(found, expected) and len(found) == len(expected)
     report.lost = len(expected.keys() - found.keys())
