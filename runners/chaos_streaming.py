@@ -216,7 +216,9 @@ def _one_trial(
     elif mode == "kill-in-commit":
         trial.outcome = _kill_in_commit(run, lake, time.monotonic() + 30)
     elif mode == "kill-in-offset-commit":
-        # Drained and checked: hand over to a run armed to die at its n-th offset commit.
+        # Drained and checked: once it commits (it is up), hand over to a run armed to die
+        # at its n-th offset commit.
+        _wait_for_commit(lake, lake.versions(), run, START_UP_S)
         trial.exit_codes.append(run.stop().exit_code)
         armed = {"DATAPLANE_FAILPOINT": f"group_offsets@{rng.randint(1, 3)}"}
         run = _sentiment(feed, lake, armed)
