@@ -3,8 +3,9 @@
     make soak                                   # 10 minutes (not in CI)
     python -m bench.soak --duration_s 120       # a short one
 
-Starts a local broker; calibrates what this machine sustains (both pipelines
-draining a backlog at once: each one's drain rate); then streams both at
+Starts a local broker; calibrates what this machine sustains with both pipelines
+running at once (their backlog drain rates, then streaming at rising shares of
+those until they fall behind, see :func:`calibrate`); then streams both at
 ``--load`` (70 %) of those rates, 3 % (tweets) and 2 + 1 % (telemetry) bad
 records, with ``--compact_every_s`` on, for ``--duration_s``. Every 10 s it
 samples the RSS and open file descriptors of every process of the run (the
@@ -69,9 +70,11 @@ class Pipeline:
     flags: list[str]
     messages: Callable[[], Iterator[GeneratedMessage]]
     ledger: Ledger = field(init=False)
+    stream: Iterator[GeneratedMessage] = field(init=False)  # one sequence for every producer
 
     def __post_init__(self) -> None:
         self.ledger = Ledger()
+        self.stream = self.messages()
 
     def process(self, bootstrap: str, extra: Sequence[str]) -> StreamingProcess:
         source = f"--source=kafka://{bootstrap}/{self.topic}"
@@ -301,7 +304,7 @@ class SteadyProducer(threading.Thread):
         super().__init__(daemon=True, name=f"produce-{pipeline.name}")
         self._producer = TimedProducer(bootstrap, pipeline.topic)
         self._pipeline, self._rate = pipeline, rate
-        self._messages = pipeline.messages()
+        self._messages = pipeline.stream
         self.stopped = threading.Event()
         self.error: BaseException | None = None
 
@@ -437,25 +440,35 @@ def start(
     return [p.process(bootstrap, extra).start() for p in pipelines]
 
 
-def stop(runs: list[StreamingProcess]) -> list[int]:
+def stop(runs: list[StreamingProcess], logs: Path | None = None) -> list[int]:
+    """Stops the pipelines (Ctrl-C); their exit codes. Their output goes to ``logs``."""
     codes = []
     for run in runs:
         stopped = run.stop(timeout_s=120)
         if stopped.exit_code != 0:
             print(stopped.stderr[-3000:], file=sys.stderr)
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
+            name = run.module.rsplit(".", 1)[-1]
+            (logs / f"soak-{name}.log").write_text(stopped.stdout + stopped.stderr)
         codes.append(stopped.exit_code)
     return codes
+
+
+STEPS = (0.1, 0.2, 0.3, 0.4, 0.55, 0.7, 0.85, 1.0, 1.25, 1.5)  # shares of drain rates tried
+STEP_S = 40.0
 
 
 def calibrate(
     bootstrap: str, work: Path, backlog: dict[str, int], extra: Sequence[str], timeout_s: float
 ) -> dict[str, float]:
-    """Each pipeline's drain rate (records/s), both draining at once.
+    """What both pipelines sustain at once while streaming (records/s each).
 
-    The pipelines start and take a small probe first (start-up is not throughput);
-    then a backlog is produced as fast as the broker takes it. A pipeline's rate is
-    what of it became visible while both were still draining (until the first had
-    95 % of its backlog visible: last partial batches may wait for more input).
+    1. Both drain a backlog at once (after a probe, so start-up does not count): each
+       one's drain rate is what it got through while both were draining. Draining
+       works in big bundles and batches, so this bounds what streaming keeps up with.
+    2. Both stream at shares of their drain rates, :data:`STEP_S` each, to find the
+       highest they keep up with (see :func:`ramp`); the rates of that share are returned.
     """
     from transforms.sources.kafka_admin import ensure_topic
 
@@ -464,26 +477,39 @@ def calibrate(
         sentiment(work / "calibration" / "sentiment", f"cal-tweets-{suffix}", 101),
         telemetry(work / "calibration" / "telemetry", f"cal-telemetry-{suffix}", 102),
     ]
-    producers = {p.name: SteadyProducer(bootstrap, p, 0) for p in pipelines}
     for p in pipelines:
         ensure_topic(bootstrap, p.topic, partitions=p.partitions)
-        producers[p.name].send(500)
+        SteadyProducer(bootstrap, p, 0).send(500)
     runs = start(pipelines, bootstrap, extra)
     watchers = {p.name: [NewFiles(path) for path in p.visible_in] for p in pipelines}
     try:
-        share = {p.name: 0.9 for p in pipelines}
-        took = until_visible(pipelines, watchers, runs, share, timeout_s)
+        took = until_visible(pipelines, watchers, runs, 0.9, timeout_s)
         print(f"calibration: pipelines up and through a probe after {took:.0f} s")
-        started = time.time()
-        for chunk in range(0, max(backlog.values()), 5000):  # as fast as the broker takes them
-            for p in pipelines:
-                if chunk < backlog[p.name]:
-                    producers[p.name].send(min(5000, backlog[p.name] - chunk))
-        print(f"calibration: a backlog produced in {time.time() - started:.0f} s: {backlog}")
-        share = {p.name: 0.95 for p in pipelines}
-        until_visible(pipelines, watchers, runs, share, timeout_s)
+        drained = drain_rates(bootstrap, pipelines, watchers, runs, backlog, timeout_s)
+        share = ramp(bootstrap, pipelines, watchers, runs, drained)
+        print(f"calibration: both keep up with {share:.0%} of their drain rates")
     finally:
         stop(runs)
+    return {name: share * rate for name, rate in drained.items()}
+
+
+def drain_rates(
+    bootstrap: str,
+    pipelines: list[Pipeline],
+    watchers: dict[str, list[NewFiles]],
+    runs: list[StreamingProcess],
+    backlog: dict[str, int],
+    timeout_s: float,
+) -> dict[str, float]:
+    """Each pipeline's rate while both drain a backlog at once."""
+    producers = {p.name: SteadyProducer(bootstrap, p, 0) for p in pipelines}
+    started = time.time()
+    for chunk in range(0, max(backlog.values()), 5000):  # as fast as the broker takes them
+        for p in pipelines:
+            if chunk < backlog[p.name]:
+                producers[p.name].send(min(5000, backlog[p.name] - chunk))
+    print(f"calibration: a backlog produced in {time.time() - started:.0f} s: {backlog}")
+    until_visible(pipelines, watchers, runs, 0.95, timeout_s)
     # Over the time both drained: the first to finish would take more than its share after.
     visible = {p.name: np.sort(_visible_since(p, started)) for p in pipelines}  # NaN last
     ended = time.time()  # for one that did not get there within the timeout
@@ -496,11 +522,78 @@ def calibrate(
         count = _count_at(times[~np.isnan(times)], common, started)
         rates[name] = count / max(common - started, 1.0)
         print(
-            f"calibration: {name} {rates[name]:,.0f} records/s ({count:,.0f} of {times.size:,} "
-            f"through {common - started:.1f} s after the backlog's first record was produced; "
-            f"95 % visible after {done_at[name] - started:.1f} s)"
+            f"calibration: {name} drains {rates[name]:,.0f} records/s ({count:,.0f} of "
+            f"{times.size:,} through {common - started:.1f} s after the backlog's first record "
+            f"was produced; 95 % visible after {done_at[name] - started:.1f} s)"
         )
     return rates
+
+
+def ramp(
+    bootstrap: str,
+    pipelines: list[Pipeline],
+    watchers: dict[str, list[NewFiles]],
+    runs: list[StreamingProcess],
+    drained: dict[str, float],
+) -> float:
+    """The highest share of the drain rates both pipelines keep up with when streaming.
+
+    Tries 40 %, then up in steps while kept up or down while not. A step streams both
+    for :data:`STEP_S` and is kept up with when, for each pipeline, the median latency
+    of what was produced near the step's end is at most 1.5 s above that of what was
+    produced near its start, and at most 12 s (a share of records that reach their
+    table late does not move a median).
+    """
+    tried: dict[float, bool] = {}
+    share = 0.4
+    while share not in tried:
+        tried[share] = stream_step(bootstrap, pipelines, watchers, runs, drained, share)
+        up = [s for s in STEPS if s > share]
+        down = [s for s in STEPS if s < share]
+        if tried[share] and up and not any(ok is False for s, ok in tried.items() if s > share):
+            share = up[0]
+        elif not tried[share] and down:
+            share = down[-1]
+    kept = [s for s, ok in tried.items() if ok]
+    return max(kept) if kept else min(STEPS)
+
+
+def stream_step(
+    bootstrap: str,
+    pipelines: list[Pipeline],
+    watchers: dict[str, list[NewFiles]],
+    runs: list[StreamingProcess],
+    drained: dict[str, float],
+    share: float,
+) -> bool:
+    """Streams both pipelines at ``share`` of their drain rates; whether both kept up."""
+    producers = [SteadyProducer(bootstrap, p, share * drained[p.name]) for p in pipelines]
+    started = time.time()
+    for producer in producers:
+        producer.start()
+    while time.time() - started < STEP_S + 20:  # 20 s more for the step's last records
+        if time.time() - started >= STEP_S:
+            for producer in producers:
+                producer.stopped.set()
+        poll(pipelines, watchers, runs)
+        time.sleep(POLL_S)
+    medians = {}
+    for p in pipelines:
+        early = p.ledger.latencies_of(started + 5, started + 15)
+        late = p.ledger.latencies_of(started + STEP_S - 15, started + STEP_S - 5)
+        medians[p.name] = tuple(
+            float(np.median(np.nan_to_num(x, nan=np.inf))) for x in (early, late)
+        )
+    ok = all(late <= early + 1.5 and late <= 12 for early, late in medians.values())
+    print(
+        f"calibration: streaming at {share:.0%} of the drain rates, median latency early → late "
+        "in the step: "
+        + ", ".join(f"{n} {e:.1f} → {lt:.1f} s" for n, (e, lt) in medians.items())
+        + (" (kept up)" if ok else " (fell behind)"),
+        flush=True,
+    )
+    wait_caught_up(pipelines, watchers, runs, started, timeout_s=120)  # the next starts level
+    return ok
 
 
 def _count_at(visible: np.ndarray, moment: float, started: float) -> float:
@@ -537,15 +630,14 @@ def until_visible(
     pipelines: list[Pipeline],
     watchers: dict[str, list[NewFiles]],
     runs: list[StreamingProcess],
-    share: dict[str, float],
+    share: float,
     timeout_s: float,
 ) -> float:
     """Polls until ``share`` of each pipeline's produced records is visible; the time taken."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         poll(pipelines, watchers, runs)
-        ledgers = {p.name: p.ledger for p in pipelines}
-        if all(lg.visible_count >= share[n] * lg.produced_count for n, lg in ledgers.items()):
+        if all(p.ledger.visible_count >= share * p.ledger.produced_count for p in pipelines):
             break
         time.sleep(0.5)
     return time.monotonic() - started
@@ -555,15 +647,17 @@ def wait_caught_up(
     pipelines: list[Pipeline],
     watchers: dict[str, list[NewFiles]],
     runs: list[StreamingProcess],
+    since: float,
     timeout_s: float,
     settled_s: float = 15.0,
 ) -> float:
-    """Polls until each pipeline shows 99.9 % of what was produced over ``settled_s`` ago."""
+    """Polls until each pipeline shows 97 % of what was produced from ``since`` until
+    ``settled_s`` ago (a few records may reach their tables late); the time it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         poll(pipelines, watchers, runs)
-        unseen = [p.ledger.unseen_before(time.time() - settled_s) for p in pipelines]
-        if all(total and missing <= 0.001 * total for missing, total in unseen):
+        shares = [p.ledger.latencies_of(since, time.time() - settled_s) for p in pipelines]
+        if all(x.size and np.mean(np.isnan(x)) <= 0.03 for x in shares):
             break
         time.sleep(POLL_S)
     return time.monotonic() - started
@@ -983,13 +1077,14 @@ def run(args: argparse.Namespace) -> int:
         for p in pipelines:
             ensure_topic(bootstrap, p.topic, partitions=p.partitions)
         producers = [SteadyProducer(bootstrap, p, rates[p.name]) for p in pipelines]
+        launched = time.time()
         runs = start(pipelines, bootstrap, extra)
         for run in runs:
             stack.callback(run.kill)
         for producer in producers:
             producer.start()
         watchers = {p.name: [NewFiles(path) for path in p.visible_in] for p in pipelines}
-        startup_s = wait_caught_up(pipelines, watchers, runs, timeout_s=300)
+        startup_s = wait_caught_up(pipelines, watchers, runs, launched, timeout_s=300)
         print(f"start-up: caught up after {startup_s:.0f} s; soaking {args.duration_s:.0f} s")
         for p in pipelines:
             p.ledger.take_latencies()  # the start-up backlog is not part of the soak
@@ -1004,7 +1099,7 @@ def run(args: argparse.Namespace) -> int:
         errors = [str(p.error) for p in producers if p.error]
         not_visible = drain(pipelines, watchers, runs, timeout_s=180)
         windows = settle_windows(pipelines[1].lake, timeout_s=60)
-        codes = stop(runs)
+        codes = stop(runs, Path(args.out))  # their progress lines: watermark, lag
         report["load_after"] = load_average()
         checks = {p.name: exactly_once(p, stale[p.name]) for p in pipelines}
         report.update(
