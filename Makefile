@@ -48,7 +48,7 @@ chaos: install
 		--telemetry_kills 6 --json bench/results/chaos_streaming.json
 
 # Not in CI: both pipelines streaming at 70 % of what this machine sustains, compacting as
-# they go; about 15 minutes with the calibration and the checks. Table, verdicts, then
+# they go; about 20 minutes with the calibration and the checks. Table, verdicts, then
 # bench/results/soak.json and soak.png; exits 1 if a goal fails.
 SOAK_DURATION_S ?= 600
 SOAK_COMPACT_EVERY_S ?= 60
