@@ -294,10 +294,15 @@ def run_streaming_trials(
 # Telemetry: windows recomputed across kills must equal a computation of our own.
 
 WINDOW_S = 60
+VEHICLES = 10
 
 
 class TelemetryFeed(KafkaFeed):
-    """Produces generated readings, each stamped with its arrival time (event time follows)."""
+    """Generated readings, one per vehicle every 6 s of event time, stamped with their arrival.
+
+    Ten readings a window per vehicle: however few messages a loaded machine
+    produces before the trials end, they span several windows.
+    """
 
     def _messages(self) -> Iterator[list[Any]]:
         from beam_pipelines.telemetrygen import generate_telemetry
@@ -305,7 +310,7 @@ class TelemetryFeed(KafkaFeed):
         batch_size = max(1, int(self.rate_per_s / 10))
         messages = list(
             generate_telemetry(
-                self.records, vehicles=10, bad_ratio=0.02, interval_ms=500, seed=self.seed
+                self.records, vehicles=VEHICLES, bad_ratio=0.02, interval_ms=6000, seed=self.seed
             )
         )
         for start in range(0, len(messages), batch_size):
