@@ -12,8 +12,8 @@ import pytest
 
 from runners.chaos import KafkaFeed, KinesisFeed
 from runners.chaos_streaming import (
-    StreamingReport,
     VEHICLES,
+    StreamingReport,
     TelemetryFeed,
     kafka_source,
     kinesis_source,
