@@ -39,6 +39,15 @@ Beam 2.77. This class is that runner with those defects worked around:
    ``id_label`` value was read in the last ``PUBSUB_DEDUPE_S`` is dropped. As
    in Beam, a message is acknowledged when it is pulled, before its row is
    committed: a killed run loses what it pulled and had not committed.
+7. **Stateful steps swamped.** Every ParDo hands on a bundle per output for each
+   bundle it runs, empty or not, and every processing-time timer due is handed
+   out again at each turn of the runner's loop until its firing has run (each
+   stale firing clears whatever the timer was set to since). A stateful step
+   (every sink's batcher) runs one bundle at a time from a queue, newest first:
+   its queue grew faster than it ran, and a bundle that found it busy waited
+   until no newer one came, which was when the run stopped. About 7 % of a
+   soak's rows landed only then. Here empty bundles are not handed on, a stale
+   firing is skipped, and the queue is first in, first out.
 
 ``tests/unit/test_local_streaming.py`` has one test per defect that fails once a
 Beam release fixes or moves it (the workaround is then due for removal), and the
@@ -64,6 +73,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.pipeline import PTransformOverride
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, OutputHandler
 from apache_beam.runners.direct import direct_runner
+from apache_beam.runners.direct import executor as direct_executor
 from apache_beam.runners.direct.direct_runner import (
     BundleBasedDirectRunner,
     DirectPipelineResult,
@@ -103,6 +113,8 @@ _LOGGER = logging.getLogger(__name__)
 RUNNER_CHECKPOINT_S = 1.0
 _STREAMING_OVERRIDES = ("StreamingGroupByKeyOverride", "StreamingGroupAlsoByWindowOverride")
 _RESUME_TIMER = "sdf-resume"
+# Beam's own (newest-first) queue of a stateful step, kept for the defect 7 test.
+BEAM_SERIAL_EVALUATION_STATE = direct_executor._SerialEvaluationState
 
 
 class LocalStreamingRunner(BundleBasedDirectRunner):
@@ -128,6 +140,9 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
         evaluators[ProcessElements] = _SplittableEvaluator
         evaluators[beam.ParDo] = _MeteredParDoEvaluator
         evaluators[_DirectReadFromPubSub] = _PubSubEvaluator  # defect 6
+        # Defect 7: the executor looks this class up each time a stateful step first
+        # queues work; first in, first out is a right order for any run of this process.
+        direct_executor._SerialEvaluationState = _FifoSerialEvaluationState  # type: ignore[misc]
         try:
             result = super().run_pipeline(pipeline, options)
         finally:
@@ -135,6 +150,21 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
             evaluators.update(saved)
         result.__class__ = _LocalStreamingResult
         return result
+
+
+class _FifoSerialEvaluationState(BEAM_SERIAL_EVALUATION_STATE):
+    """One bundle at a time, in the order they were queued (defect 7)."""
+
+    def _update_currently_evaluating(self, new_work: Any, completed_work: Any) -> None:
+        with self._lock:
+            if new_work:
+                self.serial_queue.append(new_work)
+            if completed_work:
+                assert self.currently_evaluating == completed_work
+                self.currently_evaluating = None
+            if self.serial_queue and not self.currently_evaluating:
+                self.currently_evaluating = self.serial_queue.popleft()
+                direct_executor._TransformEvaluationState.schedule(self, self.currently_evaluating)
 
 
 class _LocalStreamingResult(DirectPipelineResult):
@@ -340,13 +370,30 @@ class _SplittableProcessFn(beam.DoFn):
 
 
 class _MeteredParDoEvaluator(_ParDoEvaluator):
-    """Beam's ParDo evaluator; after each bundle its step's cached states are dropped (defect 5)."""
+    """Beam's ParDo evaluator, with defects 5 and 7 worked around.
+
+    After each bundle its step's cached states are dropped (defect 5); it hands on
+    no empty bundles and skips the firing of a timer that is no longer set (defect 7).
+    """
+
+    def process_timer_wrapper(self, timer_firing: Any) -> None:
+        state = self._step_context.get_keyed_state(timer_firing.encoded_key)
+        set_to = state.timers.get(timer_firing.window, {}).get(
+            (timer_firing.name, timer_firing.time_domain, timer_firing.dynamic_timer_tag)
+        )
+        if set_to != timer_firing.timestamp:
+            return  # fired already, cleared or set again since this firing was made
+        super().process_timer_wrapper(timer_firing)
 
     def finish_bundle(self) -> Any:
         try:
-            return super().finish_bundle()
+            result = super().finish_bundle()
         finally:
             forget_step_states(self._applied_ptransform.full_label)
+        result.uncommitted_output_bundles = [
+            bundle for bundle in result.uncommitted_output_bundles if bundle.has_elements()
+        ]
+        return result
 
 
 def forget_step_states(step: str) -> None:

@@ -7,6 +7,7 @@ their tables. Waits are bounded by the issue's 30 s contract, never assumed.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -90,6 +91,36 @@ def test_waves_land_while_streaming_and_a_stop_and_restart_keep_each_record_once
     assert len(letters) == 45  # 5 % of 900
     for letter in letters:  # each dead letter keeps the bytes that were produced
         assert letter["value"] == producer.values[(letter["_partition"], letter["_position"])]
+
+
+def test_a_steady_stream_lands_while_the_run_goes_on(
+    kafka_bootstrap: str, new_topic: Any, tmp_path: Path
+) -> None:
+    """600 records a second for 15 s: every one lands before the run is stopped.
+
+    The local runner used to hold a share back (bundles queued behind newer ones
+    at the sinks' batchers, dead letters most of all) until the run stopped.
+    """
+    topic = new_topic(partitions=3)
+    producer = TimedProducer(kafka_bootstrap, topic)
+    watcher = TableWatcher([str(tmp_path / "tweets"), str(tmp_path / "dead_letters")])
+    messages = generate_tweets(10**6, bad_ratio=0.03, seed=4)
+    run = _sentiment(kafka_bootstrap, topic, tmp_path, ["--runner=direct"])
+    try:
+        warm_up = producer.send(itertools.islice(messages, 100))
+        assert watcher.wait_for(warm_up, timeout_s=START_UP_S), "the run never started"
+        sent: list[Any] = []
+        ends = time.monotonic() + 15
+        while time.monotonic() < ends:
+            sent += producer.send(itertools.islice(messages, 60))
+            time.sleep(0.1)
+        landed = watcher.wait_for(sent, timeout_s=START_UP_S)
+        assert landed, f"{len(set(sent) - watcher.seen_at.keys())} of {len(sent)} held back"
+    finally:
+        stopped = run.stop()
+    _assert_clean_stop(stopped)
+    watcher.poll()
+    assert set(watcher.copies.values()) == {1}
 
 
 # Telemetry: readings produced live, out of order and late, in event-time windows.

@@ -23,13 +23,20 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.direct import direct_runner
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.direct.evaluation_context import DirectUnmergedState
+from apache_beam.runners.direct.watermark_manager import _TransformWatermarks
 from apache_beam.transforms.core import RestrictionProvider
-from apache_beam.transforms.window import FixedWindows, TimestampedValue
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runners.local_streaming import LocalStreamingRunner
+from runners.local_streaming import (
+    BEAM_SERIAL_EVALUATION_STATE,
+    LocalStreamingRunner,
+    _FifoSerialEvaluationState,
+)
 from tests.helpers import finish_within
 from transforms.sinks.batching import BatchByKey
 from transforms.stop import clear_stop, request_stop
@@ -462,3 +469,70 @@ def test_ours_drops_repeats_of_an_id_label(fake_pubsub: Any) -> None:
     request_stop()
     finish_within(result, 30)
     assert sorted(_SEEN["pubsub"]) == [b"m0", b"m1", b"m3"]
+
+
+# Defect 7: stateful steps swamped by empty bundles, stale timer firings and a newest-first queue.
+
+
+class _DropAll(beam.DoFn):
+    def process(self, element: Any) -> Iterator[Any]:
+        return iter(())
+
+
+class _CountBundles(beam.DoFn):
+    def start_bundle(self) -> None:
+        Metrics.counter("test", "bundles").inc()
+
+    def process(self, element: Any) -> None:
+        pass
+
+
+def _bundles_after_an_empty_step(runner: Any) -> int:
+    def build(p: beam.Pipeline) -> None:
+        _ = p | beam.Create([1, 2, 3]) | beam.ParDo(_DropAll()) | beam.ParDo(_CountBundles())
+
+    result = _run(runner, build)
+    counters = result.metrics().query(beam.metrics.MetricsFilter().with_name("bundles"))
+    return sum(c.committed for c in counters["counters"])
+
+
+def test_beam_still_hands_on_empty_bundles() -> None:
+    assert _bundles_after_an_empty_step(BundleBasedDirectRunner()) >= 1
+
+
+def test_ours_hands_on_no_empty_bundle() -> None:
+    assert _bundles_after_an_empty_step(LocalStreamingRunner()) == 0
+
+
+class _Service:
+    """An executor service that only records what it was given to run."""
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+
+    def submit(self, work: str) -> None:
+        self.submitted.append(work)
+
+
+@pytest.mark.parametrize(
+    ("queue", "runs_next"),
+    [(BEAM_SERIAL_EVALUATION_STATE, "c"), (_FifoSerialEvaluationState, "b")],
+    ids=["beam-newest-first", "ours-first-in-first-out"],
+)
+def test_a_stateful_steps_queue_order(queue: Any, runs_next: str) -> None:
+    service = _Service()
+    state = queue(service, set())
+    for work in "abc":
+        state.schedule(work)
+    state.complete("a")
+    assert service.submitted == ["a", runs_next]
+
+
+def test_beam_still_hands_out_a_due_timer_again_until_its_firing_ran() -> None:
+    keyed = DirectUnmergedState()
+    keyed.set_timer(GlobalWindow(), "user/t", TimeDomain.REAL_TIME, Timestamp(1))
+    clock = SimpleNamespace(time=lambda: Timestamp(2))
+    watermarks = _TransformWatermarks(clock, {b"k": keyed}, None)
+    first, _ = watermarks.extract_transform_timers()
+    again, _ = watermarks.extract_transform_timers()
+    assert len(first) == len(again) == 1  # our evaluator skips the stale second firing
