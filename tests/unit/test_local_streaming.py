@@ -33,9 +33,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners.local_streaming import (
+    BEAM_REFRESH_WATERMARK,
     BEAM_SERIAL_EVALUATION_STATE,
     LocalStreamingRunner,
     _FifoSerialEvaluationState,
+    _refresh_watermark,
 )
 from tests.helpers import finish_within
 from transforms.sinks.batching import BatchByKey
@@ -536,3 +538,65 @@ def test_beam_still_hands_out_a_due_timer_again_until_its_firing_ran() -> None:
     first, _ = watermarks.extract_transform_timers()
     again, _ = watermarks.extract_transform_timers()
     assert len(first) == len(again) == 1  # our evaluator skips the stale second firing
+
+
+# Defect 8: every watermark refresh read every element of every bundle waiting for the step.
+
+
+class _WaitingBundle:
+    """A committed bundle that counts how often its elements are read."""
+
+    def __init__(self, timestamps: list[int]) -> None:
+        self._entries = [SimpleNamespace(timestamp=Timestamp(t)) for t in timestamps]
+        self._committed = True
+        self.reads = 0
+
+    @property
+    def _elements(self) -> list[Any]:
+        self.reads += 1
+        return self._entries
+
+    def get_elements_iterable(self) -> list[Any]:
+        return self._elements
+
+
+def _watermarks(bundles: list[_WaitingBundle], upstream: int | None = None) -> Any:
+    watermarks = _TransformWatermarks(SimpleNamespace(time=Timestamp.now), {}, None)
+    inputs = [] if upstream is None else [SimpleNamespace(output_watermark=Timestamp(upstream))]
+    watermarks.update_input_transform_watermarks(inputs)
+    for bundle in bundles:
+        watermarks.add_pending(bundle)
+    return watermarks
+
+
+@pytest.mark.parametrize(
+    ("refresh", "reads"),
+    [(BEAM_REFRESH_WATERMARK, 3), (_refresh_watermark, 1)],
+    ids=["beam", "ours"],
+)
+def test_reads_of_a_waiting_bundle_over_three_refreshes(refresh: Any, reads: int) -> None:
+    bundle = _WaitingBundle([7, 5, 9])
+    watermarks = _watermarks([bundle], upstream=100)
+    for _ in range(3):
+        refresh(watermarks)
+    assert bundle.reads == reads
+    assert watermarks.input_watermark == Timestamp(5) - Duration(micros=1)
+
+
+@given(
+    bundles=st.lists(st.lists(st.integers(0, 10**6), max_size=5), max_size=4),
+    upstream=st.none() | st.integers(0, 10**6),
+    holds=st.dictionaries(st.text(max_size=2), st.integers(0, 10**6), max_size=3),
+)
+@settings(max_examples=200, deadline=None)
+def test_our_refresh_moves_watermarks_as_beams_does(
+    bundles: list[list[int]], upstream: int | None, holds: dict[str, int]
+) -> None:
+    beam_side = _watermarks([_WaitingBundle(b) for b in bundles], upstream)
+    ours = _watermarks([_WaitingBundle(b) for b in bundles], upstream)
+    for side in (beam_side, ours):
+        side.hold({k: Timestamp(v) for k, v in holds.items()})
+    for _ in range(2):
+        assert BEAM_REFRESH_WATERMARK(beam_side) == _refresh_watermark(ours)
+        assert beam_side.input_watermark == ours.input_watermark
+        assert beam_side.output_watermark == ours.output_watermark
