@@ -8,6 +8,7 @@ The ``test_ours_*`` beside it runs the same pipeline on our runner.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from hypothesis import strategies as st
 from runners.local_streaming import (
     BEAM_REFRESH_WATERMARK,
     BEAM_SERIAL_EVALUATION_STATE,
+    MAX_PER_CALL,
     LocalStreamingRunner,
     _FifoSerialEvaluationState,
     _refresh_watermark,
@@ -600,3 +602,31 @@ def test_our_refresh_moves_watermarks_as_beams_does(
         assert BEAM_REFRESH_WATERMARK(beam_side) == _refresh_watermark(ours)
         assert beam_side.input_watermark == ours.input_watermark
         assert beam_side.output_watermark == ours.output_watermark
+
+
+# Defect 9: no backpressure; a call of a read took all it could get.
+
+
+class _CountingCalls(_Count):
+    def _call(self, element: str, tracker: Any, watermark: Any) -> Iterator[Any]:
+        with _LOCK:
+            _SEEN.setdefault("call starts", []).append(tracker.current_restriction().start)
+        yield from super()._call(element, tracker, watermark)
+
+
+def test_ours_checkpoints_a_call_after_max_per_call_outputs() -> None:
+    total = 3 * MAX_PER_CALL + 7
+
+    def build(p: beam.Pipeline) -> None:
+        _ = (
+            p
+            | beam.Create(["a"])
+            | beam.ParDo(_CountingCalls(total, per_call=total))  # would take all in one call
+            | beam.ParDo(_Collect("out"))
+        )
+
+    _run(LocalStreamingRunner(), build)
+    assert sorted(n for _, n in _SEEN["out"]) == list(range(total))
+    starts = _SEEN["call starts"]
+    assert len(starts) >= 4
+    assert all(b - a <= MAX_PER_CALL for a, b in itertools.pairwise(starts))
