@@ -8,6 +8,7 @@ record.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
@@ -116,6 +117,17 @@ def _reject_constant(name: str) -> Any:
 _STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(schema_json: str) -> Any:
+    """A validator per schema text, compiled once per process.
+
+    Compiling costs milliseconds; a runner that sets up a DoFn for every bundle
+    (Beam's direct runners) would otherwise compile for every bundle. Compiled
+    validators are pure functions, safe to share.
+    """
+    return fastjsonschema.compile(json.loads(schema_json))
+
+
 class JsonCodec:
     """UTF-8 JSON payloads validated against a JSON Schema (compiled by fastjsonschema).
 
@@ -136,7 +148,7 @@ class JsonCodec:
     """
 
     def __init__(self, schema: Any, *, also: tuple[Any, ...] = ()) -> None:
-        self._validators = [fastjsonschema.compile(s) for s in (schema, *also)]
+        self._validators = [_compiled(json.dumps(s, sort_keys=True)) for s in (schema, *also)]
 
     def decode(self, payload: bytes | memoryview) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,16 @@ def sentiment_label(compound: float, threshold: float = 0.05) -> str:
     return "neutral"
 
 
+@functools.cache
+def _shared_analyzer() -> Any:
+    """One VADER analyzer per process: loading its lexicons takes tens of milliseconds,
+    and a runner that sets up a DoFn for every bundle (Beam's direct runners) would
+    load them for every bundle. Scoring only reads the lexicons."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
 class _ScoreSentimentDoFn(beam.DoFn):
     def __init__(self, field: str, max_chars: int, threshold: float) -> None:
         self._field, self._max_chars, self._threshold = field, max_chars, threshold
@@ -40,9 +51,7 @@ class _ScoreSentimentDoFn(beam.DoFn):
         self._rejected = Metrics.counter("dataplane.sentiment", "dead_letters")
 
     def setup(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        self._analyzer = SentimentIntensityAnalyzer()
+        self._analyzer = _shared_analyzer()
 
     def process(self, row: dict[str, Any]) -> Iterator[Any]:
         text = row.get(self._field)
