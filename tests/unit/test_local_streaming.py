@@ -21,11 +21,14 @@ import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.execution import MetricsContainer
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.direct import direct_runner
+from apache_beam.runners.direct import executor as direct_executor
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.direct.evaluation_context import DirectUnmergedState
 from apache_beam.runners.direct.watermark_manager import _TransformWatermarks
+from apache_beam.runners.worker import statesampler
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
@@ -217,7 +220,9 @@ def _batches_counted(result: Any) -> int:
     return sum(c.committed for c in counters["counters"])
 
 
-def test_beam_still_loses_the_counters_of_later_bundles() -> None:
+def test_beam_still_loses_the_counters_of_later_bundles(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Our runner replaces the executor's container for the whole process; undo it here.
+    monkeypatch.setattr(direct_executor, "MetricsContainer", MetricsContainer)
     result = _run(BundleBasedDirectRunner(), _batched)
     assert len(_SEEN["batches"]) == 3
     assert _batches_counted(result) < 3
@@ -226,6 +231,28 @@ def test_beam_still_loses_the_counters_of_later_bundles() -> None:
 def test_ours_counts_every_bundle() -> None:
     result = _run(LocalStreamingRunner(), _batched)
     assert _batches_counted(result) == len(_SEEN["batches"]) == 3
+
+
+class _StateIndex(beam.DoFn):
+    """Notes the index of the worker thread's scoped state this bundle runs in."""
+
+    def process(self, element: Any) -> None:
+        state = statesampler.get_current_tracker().current_state()
+        with _LOCK:
+            _SEEN.setdefault("state", []).append((threading.get_ident(), state.state_index))
+
+
+def test_ours_makes_no_new_scoped_state_per_bundle() -> None:
+    # The sampler keeps every scoped state it makes: one made per bundle is a leak.
+    _run(
+        LocalStreamingRunner(),
+        lambda p: p | beam.Create(["a"]) | beam.ParDo(_Count(6, 1)) | beam.ParDo(_StateIndex()),
+    )
+    per_thread: dict[int, set[int]] = {}
+    for thread, index in _SEEN["state"]:
+        per_thread.setdefault(thread, set()).add(index)
+    assert len(_SEEN["state"]) == 6  # one per call of the read, so one per bundle
+    assert all(len(indexes) == 1 for indexes in per_thread.values()), per_thread
 
 
 # A stop request ends an endless read; the run then finishes.
