@@ -172,7 +172,7 @@ class LocalStreamingRunner(BundleBasedDirectRunner):
         # queues work; first in, first out is a right order for any run of this process.
         direct_executor._SerialEvaluationState = _FifoSerialEvaluationState  # type: ignore[misc]
         _TransformWatermarks.refresh = _refresh_watermark  # type: ignore[method-assign]  # defect 8
-        direct_executor.MetricsContainer = bundle_metrics_container  # type: ignore[misc]  # defect 5
+        direct_executor.MetricsContainer = bundle_metrics_container  # type: ignore[misc,assignment]  # defect 5
         try:
             result = super().run_pipeline(pipeline, options)
         finally:
