@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
+import re
 import struct
 from typing import Any, Protocol
 
@@ -113,8 +115,61 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _Unrepresentable(ValueError):
+    """JSON that Python reads but no column, coder or UTF-8 text can hold."""
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(literal: str) -> int:
+    value = int(literal)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise _Unrepresentable(f"the integer {literal[:40]} does not fit in 64 bits")
+    return value
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (math.inf, -math.inf):
+        raise _Unrepresentable(f"the number {literal[:40]} is too large for a 64-bit float")
+    return value
+
+
 # Built once: json.loads with keyword arguments builds a new decoder per call.
-_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_STRICT_JSON = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_int=_int64, parse_float=_finite
+)
+# A \uD800-\uDFFF escape in the text: the only way JSON can spell a lone surrogate,
+# which Python keeps in a str that no UTF-8 encoder (Beam's coders, Arrow) accepts.
+# Pairs are common (emoji from ASCII-only encoders) and fine: the walk decides.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with what UTF-8 cannot hold escaped (``\\udc00``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value a string holds a lone surrogate (None: nowhere)."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SURROGATE.search(key):
+                return f"{where} (the name)"
+            found = _lone_surrogate_at(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,8 +212,21 @@ class JsonCodec:
             raise DecodeError("NotUtf8", f"value is not UTF-8: {err}") from None
         try:
             value = _STRICT_JSON.decode(text)
+        except _Unrepresentable as err:
+            raise DecodeError("Unrepresentable", str(err)) from None
         except (ValueError, RecursionError) as err:
             raise DecodeError("InvalidJson", f"value is not JSON: {err}") from None
+        if _SURROGATE_ESCAPE.search(text):
+            try:
+                where = _lone_surrogate_at(value)
+            except RecursionError:
+                raise DecodeError("SchemaViolation", "the value is nested too deeply") from None
+            if where is not None:
+                raise DecodeError(
+                    "Unrepresentable",
+                    f"a string holds a lone surrogate escape, which UTF-8 cannot encode "
+                    f"(at {_printable(where) or 'the top level'})",
+                )
         self.validate(value)
         return value
 

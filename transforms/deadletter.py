@@ -65,6 +65,8 @@ def dead_letter(
     """
     if len(message) > _MAX_MESSAGE_CHARS:
         message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
+    # A message may quote the record; what UTF-8 cannot hold (lone surrogates) is escaped.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return DeadLetter(
         record=record,
         stage=stage,
@@ -104,13 +106,19 @@ def row_dead_letter(
 ) -> DeadLetter:
     """A dead letter for a row rejected after decoding.
 
-    The raw bytes are no longer at hand there, so the letter's value is the row
-    re-encoded as JSON (coordinates left out: they are in the envelope).
+    It keeps the record as produced (key, value bytes, headers) when the row
+    carries them, as rows from ``DecodeAndValidate`` do. A row built some other
+    way is re-encoded as JSON for the letter's value (coordinates left out: they
+    are in the envelope).
     """
-    from transforms.record import COORDINATE_FIELDS, record_from_row
+    from transforms.record import COORDINATE_FIELDS, ORIGINAL_FIELDS, record_from_row
 
-    payload = {k: v for k, v in row.items() if k not in COORDINATE_FIELDS}
-    value = json.dumps(payload, ensure_ascii=False, default=repr).encode("utf-8")
+    value = None
+    if "_value" not in row:
+        skip = frozenset(COORDINATE_FIELDS + ORIGINAL_FIELDS)
+        payload = {k: v for k, v in row.items() if k not in skip}
+        text = json.dumps(payload, ensure_ascii=False, default=repr)
+        value = text.encode("utf-8", "backslashreplace")
     return dead_letter(
         record_from_row(row, value), stage=stage, error_type=error_type, message=message
     )

@@ -17,11 +17,15 @@ import apache_beam as beam
 
 __all__ = [
     "COORDINATE_FIELDS",
+    "ORIGINAL_FIELDS",
+    "UNREADABLE_HEADERS",
     "Header",
     "Record",
     "coordinates_of",
     "make_record",
     "make_record_id",
+    "originals_of",
+    "unreadable_headers",
 ]
 
 
@@ -65,6 +69,22 @@ class Record(NamedTuple):
     prev_position: Optional[str] = None  # noqa: UP045 (Beam's schema inference needs Optional)
 
 
+# The one header of a record whose headers a source could not hand out (e.g. a
+# Kafka header name that is not UTF-8): its value says why. The decoder turns such
+# a record into an ``UnreadableHeaders`` dead letter, key and value kept.
+UNREADABLE_HEADERS = "dataplane.unreadable_headers"
+
+
+def unreadable_headers(error: BaseException) -> list[Header]:
+    """The headers of a record whose own headers could not be read.
+
+    >>> unreadable_headers(SystemError("bad name"))[0].name
+    'dataplane.unreadable_headers'
+    """
+    reason = f"{type(error).__name__}: {error}".encode("utf-8", "backslashreplace")
+    return [Header(UNREADABLE_HEADERS, reason)]
+
+
 beam.coders.registry.register_coder(Header, beam.coders.RowCoder)
 beam.coders.registry.register_coder(Record, beam.coders.RowCoder)
 
@@ -78,6 +98,13 @@ COORDINATE_FIELDS = (
     "_event_time_ms",
     "_prev_position",
 )
+
+
+# Keys under which decoded rows carry what their Record held besides the decoded
+# value: the produced key, value bytes and headers. A stage that rejects the row
+# later builds its dead letter from these, so every dead letter keeps the record
+# as it was produced. Sinks write only the fields of their schema.
+ORIGINAL_FIELDS = ("_key", "_value", "_headers")
 
 
 def make_record_id(source: str, stream: str, partition: str, position: str) -> str:
@@ -139,17 +166,36 @@ def coordinates_of(record: Record) -> dict[str, Any]:
     }
 
 
+def originals_of(record: Record) -> dict[str, Any]:
+    """Returns the original fields (see ``ORIGINAL_FIELDS``) decoded rows carry for ``record``.
+
+    >>> r = make_record(source="kafka", stream="t", partition=0, position=7, value=b"{}",
+    ...                 event_time_ms=0, key=b"k", headers=[("h", b"1")])
+    >>> originals_of(r)
+    {'_key': b'k', '_value': b'{}', '_headers': [('h', b'1')]}
+    """
+    return {
+        "_key": record.key,
+        "_value": record.value,
+        "_headers": [(h.name, h.value) for h in record.headers],
+    }
+
+
 def record_from_row(row: Mapping[str, Any], value: bytes | None) -> Record:
-    """Rebuilds an envelope for a decoded row (for dead letters raised after decoding)."""
+    """Rebuilds the Record of a decoded row (for dead letters raised after decoding).
+
+    The produced key, value and headers when the row carries them (rows from
+    ``DecodeAndValidate`` do); otherwise ``value`` and no key or headers.
+    """
     return Record(
         record_id=row["_record_id"],
         source=row["_source"],
         stream=row["_stream"],
         partition=row["_partition"],
         position=row["_position"],
-        key=None,
-        value=value,
-        headers=[],
+        key=row.get("_key"),
+        value=row.get("_value", value),
+        headers=[Header(name, val) for name, val in row.get("_headers", ())],
         event_time_ms=row["_event_time_ms"],
         prev_position=row.get("_prev_position"),
     )

@@ -16,6 +16,11 @@ Bad input never raises out of this transform; it becomes a dead letter whose
 ``NotUtf8``, ``InvalidJson``  JSON payloads that are not text / not JSON
 ``SchemaViolation`` the value breaks its schema (the message names the path)
 ``ReservedField``   the value uses a coordinate field name (``_record_id``, ...)
+``Unrepresentable`` JSON that no UTF-8 text or 64-bit column holds: a lone
+                    surrogate escape (``"\\ud800"``), an integer beyond 64 bits,
+                    a number beyond a double
+``UnreadableHeaders`` the source could not read the headers (a Kafka header name
+                    that is not UTF-8)
 ==================  ==========================================================
 
 A registry that cannot be reached is not the record's fault: that error is
@@ -38,7 +43,14 @@ from schemas.registry import LocalFileRegistry
 from schemas.wire import FramingError, is_framed, unframe
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
 from transforms.errors import ConfigError
-from transforms.record import COORDINATE_FIELDS, Record, coordinates_of
+from transforms.record import (
+    COORDINATE_FIELDS,
+    ORIGINAL_FIELDS,
+    UNREADABLE_HEADERS,
+    Record,
+    coordinates_of,
+    originals_of,
+)
 
 __all__ = ["DecodeAndValidate", "RecordDecoder", "Rejected"]
 
@@ -48,7 +60,7 @@ _STAGE = "decode"
 # Bytes that cannot start a JSON text (control characters other than whitespace).
 _NOT_JSON_START = frozenset(range(0x01, 0x20)) - {0x09, 0x0A, 0x0D}
 _UNKNOWN_ID_RETRY_S = 30.0
-_RESERVED = frozenset(COORDINATE_FIELDS)
+_RESERVED = frozenset(COORDINATE_FIELDS + ORIGINAL_FIELDS)
 
 
 class Rejected(DecodeError):
@@ -189,6 +201,13 @@ def _guarded(codec: Codec, payload: bytes | memoryview, schema_id: int) -> Any:
         ) from None
 
 
+def _check_headers(record: Record) -> None:
+    for header in record.headers:
+        if header.name == UNREADABLE_HEADERS:
+            reason = (header.value or b"").decode("utf-8", "replace")
+            raise Rejected("UnreadableHeaders", f"the source could not read its headers: {reason}")
+
+
 def _as_row(decoded: Any) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise Rejected(
@@ -215,6 +234,7 @@ class _DecodeDoFn(beam.DoFn):
     def process(self, record: Record) -> Iterator[Any]:
         assert self._decoder is not None
         try:
+            _check_headers(record)
             row = self._decoder.decode(record.value)
         except Rejected as err:
             self._rejected.inc()
@@ -233,6 +253,7 @@ class _DecodeDoFn(beam.DoFn):
             return
         self._decoded.inc()
         row.update(coordinates_of(record))
+        row.update(originals_of(record))
         yield row
 
 
@@ -251,8 +272,9 @@ class DecodeAndValidate(beam.PTransform):
 
     Returns:
         A pair ``(rows, dead_letters)``: rows are dicts (the value's fields plus the
-        Record's coordinate fields ``_record_id``, ``_source``, ...), dead letters are
-        :class:`~transforms.deadletter.DeadLetter`.
+        Record's coordinate fields ``_record_id``, ``_source``, ... and its produced
+        ``_key``, ``_value`` and ``_headers``, which later stages' dead letters keep),
+        dead letters are :class:`~transforms.deadletter.DeadLetter`.
 
     Raises:
         ConfigError: when the subject or version is unknown, or ``format`` is not one
