@@ -48,6 +48,7 @@ setup(
             "moto[server]>=5",
             "gcp-storage-emulator>=2024.8",
             "matplotlib>=3.7",
+            "kafka-python>=2.0.2",  # a second Kafka client, for what confluent-kafka cannot write
         ],
         # Pictures: `dataplane graph` and `dataplane report`.
         "viz": ["matplotlib>=3.7"],

@@ -18,7 +18,7 @@ import apache_beam as beam
 __all__ = [
     "COORDINATE_FIELDS",
     "ORIGINAL_FIELDS",
-    "UNREADABLE_HEADERS",
+    "UNREADABLE_HEADER_PREFIX",
     "Header",
     "Record",
     "coordinates_of",
@@ -69,20 +69,21 @@ class Record(NamedTuple):
     prev_position: Optional[str] = None  # noqa: UP045 (Beam's schema inference needs Optional)
 
 
-# The one header of a record whose headers a source could not hand out (e.g. a
-# Kafka header name that is not UTF-8): its value says why. The decoder turns such
-# a record into an ``UnreadableHeaders`` dead letter, key and value kept.
-UNREADABLE_HEADERS = "dataplane.unreadable_headers"
+# Headers a source could not hand out as (str, bytes) pairs are kept under names
+# starting with this: a Kafka header name that is not UTF-8 as the hex of its
+# bytes, with its value as produced. The decoder turns a record with any such
+# header into an ``UnreadableHeaders`` dead letter, key, value and headers kept.
+UNREADABLE_HEADER_PREFIX = "dataplane.unreadable_header:"
 
 
 def unreadable_headers(error: BaseException) -> list[Header]:
-    """The headers of a record whose own headers could not be read.
+    """The headers of a record whose own headers could not be read at all.
 
     >>> unreadable_headers(SystemError("bad name"))[0].name
-    'dataplane.unreadable_headers'
+    'dataplane.unreadable_header:unknown'
     """
     reason = f"{type(error).__name__}: {error}".encode("utf-8", "backslashreplace")
-    return [Header(UNREADABLE_HEADERS, reason)]
+    return [Header(UNREADABLE_HEADER_PREFIX + "unknown", reason)]
 
 
 beam.coders.registry.register_coder(Header, beam.coders.RowCoder)

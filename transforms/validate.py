@@ -46,7 +46,7 @@ from transforms.errors import ConfigError
 from transforms.record import (
     COORDINATE_FIELDS,
     ORIGINAL_FIELDS,
-    UNREADABLE_HEADERS,
+    UNREADABLE_HEADER_PREFIX,
     Record,
     coordinates_of,
     originals_of,
@@ -202,10 +202,17 @@ def _guarded(codec: Codec, payload: bytes | memoryview, schema_id: int) -> Any:
 
 
 def _check_headers(record: Record) -> None:
-    for header in record.headers:
-        if header.name == UNREADABLE_HEADERS:
-            reason = (header.value or b"").decode("utf-8", "replace")
-            raise Rejected("UnreadableHeaders", f"the source could not read its headers: {reason}")
+    unreadable = [
+        h.name[len(UNREADABLE_HEADER_PREFIX) :]
+        for h in record.headers
+        if h.name.startswith(UNREADABLE_HEADER_PREFIX)
+    ]
+    if unreadable:
+        raise Rejected(
+            "UnreadableHeaders",
+            f"header names that are not UTF-8 (hex): {', '.join(unreadable)}; "
+            f"kept as {UNREADABLE_HEADER_PREFIX}<hex>",
+        )
 
 
 def _as_row(decoded: Any) -> dict[str, Any]:

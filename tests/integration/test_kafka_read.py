@@ -196,3 +196,76 @@ def test_config_errors_are_value_errors_and_outages_are_retryable():
 
     assert issubclass(ConfigError, ValueError)
     assert issubclass(SourceUnavailableError, RetryableError)
+
+
+class _RawName(str):
+    """A header name kafka-python writes as these bytes, whatever they are."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> "_RawName":
+        name = super().__new__(cls, raw.decode("latin-1"))
+        name.raw = raw
+        return name
+
+    def encode(self, *args, **kwargs) -> bytes:
+        return self.raw
+
+
+def _not_utf8_names(count: int) -> list[bytes]:
+    """Header names that are not UTF-8: each kind of broken sequence, then random ones."""
+    import random
+
+    names = [b"\xff", b"\x80abc", b"ok\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"]
+    rng = random.Random(17)
+    while len(names) < count:
+        name = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 12)))
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            names.append(name)
+    return names
+
+
+def test_a_header_name_that_is_not_utf8_is_a_dead_letter_not_a_stop(kafka_bootstrap, new_topic):
+    import json
+
+    from kafka import KafkaProducer
+
+    from transforms.record import UNREADABLE_HEADER_PREFIX as PREFIX
+    from transforms.validate import DecodeAndValidate
+
+    topic = new_topic(partitions=1)
+    names = _not_utf8_names(20)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for i, name in enumerate(names):
+        tweet = {"id": str(i), "text": "fine", "created_at": "2024-01-01T00:00:00Z"}
+        tweet["user"] = {"id": "u", "handle": "h"}
+        value = json.dumps(tweet).encode()
+        producer.send(topic, value=value, key=b"k%d" % i, headers=[(_RawName(name), b"x")])
+        producer.send(topic, value=value, key=b"good", headers=[("trace", b"t")])
+    producer.flush()
+    producer.close()
+
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        records = p | ReadFromKafka(bootstrap_servers=kafka_bootstrap, topic=topic, bounded=True)
+        rows, dead = records | DecodeAndValidate(subject="tweet")
+        assert_that(
+            rows | beam.Map(lambda r: (r["_position"], r["_key"], r["_headers"])),
+            equal_to([(str(2 * i + 1), b"good", [("trace", b"t")]) for i in range(len(names))]),
+            label="rows",
+        )
+        # Each name kept as the hex of its bytes, each value as produced.
+        assert_that(
+            dead
+            | beam.Map(
+                lambda d: (d.error_type, d.record.position, d.record.key, list(d.record.headers))
+            ),
+            equal_to(
+                [
+                    ("UnreadableHeaders", str(2 * i), b"k%d" % i, [(PREFIX + name.hex(), b"x")])
+                    for i, name in enumerate(names)
+                ]
+            ),
+            label="dead",
+        )

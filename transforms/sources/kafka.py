@@ -25,9 +25,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.progress import note, set_gauge
-from transforms.record import Header, Record, make_record, unreadable_headers
+from transforms.record import Record, make_record
 from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
+from transforms.sources.kafka_headers import headers_of
 from transforms.sources.kafka_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
@@ -378,7 +379,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             position=int(message.offset() or 0),
             key=message.key(),
             value=message.value(),
-            headers=_headers_of(message),
+            headers=headers_of(message),
             event_time_ms=ts_ms,
             prev_position=prev,
         )
@@ -394,18 +395,6 @@ class _ReadPartitionDoFn(beam.DoFn):
             tracker.defer_remainder(Duration(seconds=0.1))
             return True
         return False
-
-
-def _headers_of(message: Message) -> list[Header]:
-    """A message's headers; a marker the decoder dead-letters when they cannot be read.
-
-    confluent-kafka raises (``SystemError``) on a header name that is not UTF-8;
-    one such header must not stop the partition.
-    """
-    try:
-        return [Header(name, value) for name, value in message.headers() or ()]
-    except Exception as err:
-        return unreadable_headers(err)
 
 
 class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
