@@ -19,6 +19,7 @@ Bad input never raises out of this transform; it becomes a dead letter whose
 ``Unrepresentable`` JSON that no UTF-8 text or 64-bit column holds: a lone
                     surrogate escape (``"\\ud800"``), an integer beyond 64 bits,
                     a number beyond a double
+``RecordTooLarge``  value, key and headers hold more than ``max_record_bytes``
 ``UnreadableHeaders`` the source could not read the headers (a Kafka header name
                     that is not UTF-8)
 ==================  ==========================================================
@@ -52,7 +53,13 @@ from transforms.record import (
     originals_of,
 )
 
-__all__ = ["DecodeAndValidate", "RecordDecoder", "Rejected"]
+__all__ = [
+    "DEFAULT_MAX_RECORD_BYTES",
+    "DecodeAndValidate",
+    "RecordDecoder",
+    "Rejected",
+    "record_bytes",
+]
 
 Format = Literal["auto", "avro", "json"]
 _FORMATS = ("auto", "avro", "json")
@@ -60,6 +67,8 @@ _STAGE = "decode"
 # Bytes that cannot start a JSON text (control characters other than whitespace).
 _NOT_JSON_START = frozenset(range(0x01, 0x20)) - {0x09, 0x0A, 0x0D}
 _UNKNOWN_ID_RETRY_S = 30.0
+# Records carrying more bytes than this are dead letters before decoding.
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
 _RESERVED = frozenset(COORDINATE_FIELDS + ORIGINAL_FIELDS)
 
 
@@ -226,11 +235,43 @@ def _as_row(decoded: Any) -> dict[str, Any]:
     return decoded
 
 
+def record_bytes(record: Record) -> int:
+    """The bytes a record carries: its value, key and headers.
+
+    >>> from transforms.record import make_record
+    >>> record_bytes(make_record(source="kafka", stream="t", partition=0, position=0,
+    ...                          value=b"12345", key=b"k", headers=[("h", b"vv")],
+    ...                          event_time_ms=0))
+    9
+    """
+    size = len(record.value or b"") + len(record.key or b"")
+    for header in record.headers:
+        size += len(header.name.encode("utf-8", "surrogatepass")) + len(header.value or b"")
+    return size
+
+
+def _check_size(record: Record, limit: int) -> None:
+    size = record_bytes(record)
+    if size > limit:
+        raise Rejected(
+            "RecordTooLarge",
+            f"the record is {size:,} bytes (value, key and headers); "
+            f"the limit is {limit:,} (max_record_bytes)",
+        )
+
+
 class _DecodeDoFn(beam.DoFn):
-    def __init__(self, registry: SchemaRegistry, reader: RegisteredSchema, fmt: Format) -> None:
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        reader: RegisteredSchema,
+        fmt: Format,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
         self._registry = registry
         self._reader = reader
         self._format = fmt
+        self._max_record_bytes = max_record_bytes
         self._decoder: RecordDecoder | None = None
         self._decoded = Metrics.counter("dataplane.decode", "decoded")
         self._rejected = Metrics.counter("dataplane.decode", "dead_letters")
@@ -241,6 +282,7 @@ class _DecodeDoFn(beam.DoFn):
     def process(self, record: Record) -> Iterator[Any]:
         assert self._decoder is not None
         try:
+            _check_size(record, self._max_record_bytes)
             _check_headers(record)
             row = self._decoder.decode(record.value)
         except Rejected as err:
@@ -276,6 +318,8 @@ class DecodeAndValidate(beam.PTransform):
             their defaults); ``"latest"`` by default, pinned when the pipeline is built.
         format: ``"auto"`` (the subject's format; JSON subjects also accept unframed
             JSON), ``"avro"`` or ``"json"``.
+        max_record_bytes: records carrying more bytes (value, key and headers) are
+            ``RecordTooLarge`` dead letters, before any decoding (1 MiB by default).
 
     Returns:
         A pair ``(rows, dead_letters)``: rows are dicts (the value's fields plus the
@@ -313,10 +357,14 @@ class DecodeAndValidate(beam.PTransform):
         subject: str,
         version: Version = "latest",
         format: Format = "auto",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         super().__init__()
         if format not in _FORMATS:
             raise ConfigError("format", f"expected one of {', '.join(_FORMATS)}, got {format!r}")
+        if max_record_bytes <= 0:
+            raise ConfigError("max_record_bytes", f"must be positive, got {max_record_bytes}")
+        self._max_record_bytes = max_record_bytes
         self._registry = registry if registry is not None else LocalFileRegistry()
         try:
             self._reader = self._registry.get(subject, version)
@@ -330,7 +378,7 @@ class DecodeAndValidate(beam.PTransform):
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return records | "Decode" >> beam.ParDo(
-            _DecodeDoFn(self._registry, self._reader, self._format)
+            _DecodeDoFn(self._registry, self._reader, self._format, self._max_record_bytes)
         ).with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
@@ -340,4 +388,5 @@ class DecodeAndValidate(beam.PTransform):
             "version": self._reader.version,
             "schema_id": self._reader.schema_id,
             "format": self._format,
+            "max_record_bytes": self._max_record_bytes,
         }

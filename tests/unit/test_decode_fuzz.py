@@ -133,3 +133,31 @@ def _has_integer_beyond_64_bits(document) -> bool:
     if isinstance(document, dict):
         return any(_has_integer_beyond_64_bits(item) for item in document.values())
     return False
+
+
+@FUZZ
+@given(
+    st.integers(1, 64),
+    st.binary(max_size=80),
+    st.none() | st.binary(max_size=16),
+    st.lists(st.tuples(st.text(max_size=4), st.none() | st.binary(max_size=8)), max_size=3),
+)
+def test_records_over_max_record_bytes_are_dead_letters_before_decoding(limit, value, key, headers):
+    dofn = _DecodeDoFn(REGISTRY, TWEET, "auto", max_record_bytes=limit)
+    dofn.setup()
+    record = make_record(
+        source="kafka",
+        stream="t",
+        partition=0,
+        position=0,
+        value=value,
+        event_time_ms=0,
+        key=key,
+        headers=headers,
+    )
+    (out,) = dofn.process(record)
+    size = len(value) + len(key or b"") + sum(len(n.encode()) + len(v or b"") for n, v in headers)
+    too_large = isinstance(out, TaggedOutput) and out.value.error_type == "RecordTooLarge"
+    assert too_large == (size > limit)
+    if too_large:
+        assert out.value.record == record  # kept whole

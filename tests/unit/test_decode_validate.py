@@ -213,6 +213,7 @@ def test_display_data_names_the_schema_without_secrets():
     registry = ConfluentRegistry("http://127.0.0.1:9", {"basic.auth.user.info": "bob:hunter2"})
     transform = DecodeAndValidate.__new__(DecodeAndValidate)
     transform._registry, transform._reader, transform._format = registry, V2, "auto"
+    transform._max_record_bytes = 1 << 20
     shown = transform.display_data()
     assert shown["subject"] == "vehicle_telemetry" and shown["version"] == 2
     assert "hunter2" not in repr(shown)
