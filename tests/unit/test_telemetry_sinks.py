@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import TimestampedValue
 from deltalake import DeltaTable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from beam_pipelines.options import storage_options_from
 from beam_pipelines.telemetry import AGGREGATE_SCHEMA, LATE_SCHEMA, _late_row, aggregate_row
@@ -21,6 +25,7 @@ from tests.helpers import collect
 from transforms.errors import ConfigError
 from transforms.featurize import SpeedStats, WindowedAggregate
 from transforms.sinks import MergeCommitter, MergeIntoDelta, WriteToDelta, WriteToPartitionedParquet
+from transforms.sinks.parquet import partition_of
 
 
 def reading(t_s: float, speed: float) -> TimestampedValue:
@@ -182,3 +187,22 @@ def test_generated_telemetry_arrives_out_of_order_with_a_late_share() -> None:
     assert 60 <= len(late) <= 140 and set(late) == {900_000}
     on_time = [d for m, d in zip(messages, delays, strict=True) if m.kind == "reading"]
     assert min(on_time) >= 0 and max(on_time) <= 30_000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRST_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
+_LAST_MS = (datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(
+    milliseconds=1
+)
+event_times = st.integers(_FIRST_MS, _LAST_MS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_times, event_times)
+def test_partition_paths_name_the_hour_and_sort_as_their_times(a: int, b: int) -> None:
+    path = partition_of(a)
+    assert re.fullmatch(r"dt=\d{4}-\d{2}-\d{2}/hour=\d{2}", path)
+    hour = datetime.strptime(path, "dt=%Y-%m-%d/hour=%H").replace(tzinfo=timezone.utc)
+    assert timedelta(0) <= _EPOCH + timedelta(milliseconds=a) - hour < timedelta(hours=1)
+    if a <= b:
+        assert path <= partition_of(b)

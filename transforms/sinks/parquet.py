@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import apache_beam as beam
@@ -37,15 +37,22 @@ from transforms.sinks.storage import arrow_filesystem
 
 __all__ = ["WriteToPartitionedParquet", "partition_of"]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 
 def partition_of(event_time_ms: int) -> str:
     """The Hive partition path of an event time (UTC).
 
+    Years are written with four digits (``strftime`` writes year 1 as ``1``), so
+    partition paths sort as their times do.
+
     >>> partition_of(1793520000000)
     'dt=2026-11-01/hour=08'
+    >>> partition_of(-62135596800000)
+    'dt=0001-01-01/hour=00'
     """
-    moment = datetime.fromtimestamp(event_time_ms / 1000, tz=timezone.utc)
-    return moment.strftime("dt=%Y-%m-%d/hour=%H")
+    moment = _EPOCH + timedelta(milliseconds=event_time_ms)
+    return f"dt={moment.year:04d}-{moment.month:02d}-{moment.day:02d}/hour={moment.hour:02d}"
 
 
 def _file_name(shard: int, table: pa.Table) -> str:
