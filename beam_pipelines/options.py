@@ -13,6 +13,7 @@ from schemas.base import SchemaRegistry, Version
 from schemas.factory import open_registry
 from transforms.errors import ConfigError
 from transforms.sinks.compaction import DEFAULT_RETENTION_HOURS, CompactionSchedule
+from transforms.validate import DEFAULT_MAX_RECORD_BYTES
 
 __all__ = [
     "DeltaSinkOptions",
@@ -22,6 +23,7 @@ __all__ = [
     "StorageOptions",
     "help_requested",
     "kafka_settings",
+    "max_record_bytes",
     "open_registry_from",
     "print_help",
     "require",
@@ -186,6 +188,14 @@ class RegistryOptions(PipelineOptions):
             help="auto: the subject's format (JSON subjects also take unframed JSON); "
             "avro or json: only that format",
         )
+        parser.add_argument(
+            "--max_record_bytes",
+            type=int,
+            default=DEFAULT_MAX_RECORD_BYTES,
+            help="a record carrying more bytes than this (value, key and headers) becomes a "
+            f"RecordTooLarge dead letter before any decoding (default {DEFAULT_MAX_RECORD_BYTES}, "
+            "1 MiB)",
+        )
 
 
 class StorageOptions(PipelineOptions):
@@ -265,6 +275,22 @@ def subject_version(options: RegistryOptions) -> Version:
             "--subject_version", f"expected a version number >= 1 or latest, got {value!r}"
         )
     return int(value)
+
+
+def max_record_bytes(options: RegistryOptions) -> int:
+    """``--max_record_bytes``, checked: a positive number of bytes.
+
+    >>> max_record_bytes(RegistryOptions(["--max_record_bytes=64"]))
+    64
+    >>> max_record_bytes(RegistryOptions([]))  # 1 MiB
+    1048576
+    """
+    value = options.max_record_bytes
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            "--max_record_bytes", f"expected a positive number of bytes, got {value!r}"
+        )
+    return value
 
 
 def require(options: PipelineOptions, flag: str, example: str) -> str:

@@ -27,6 +27,7 @@ from beam_pipelines.options import (
     RegistryOptions,
     SourceOptions,
     kafka_settings,
+    max_record_bytes,
     open_registry_from,
     require,
     storage_options_from,
@@ -110,6 +111,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         subject=schemas.subject or "tweet",
         version=subject_version(schemas),
         format=schemas.schema_format,
+        max_record_bytes=max_record_bytes(schemas),
     )
     cleaned, bad_text = rows | "Clean" >> CleanText()
     scored, bad_score = cleaned | "Score" >> ScoreSentiment(max_chars=own.max_text_chars)

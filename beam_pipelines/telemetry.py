@@ -35,6 +35,7 @@ from beam_pipelines.options import (
     SourceOptions,
     StorageOptions,
     kafka_settings,
+    max_record_bytes,
     open_registry_from,
     require,
     storage_options_from,
@@ -256,6 +257,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         subject=schemas.subject or "vehicle_telemetry",
         version=subject_version(schemas),
         format=schemas.schema_format,
+        max_record_bytes=max_record_bytes(schemas),
     )
     timed, bad_time = rows | "EventTime" >> ExtractEventTime("ts")
     plausible, bad_physics = timed | "Physics" >> CheckBounds(TELEMETRY_BOUNDS)
