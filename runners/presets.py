@@ -37,15 +37,16 @@ _CONNECT_TIMEOUT_S = 2.0
 def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner | str:
     """The runner to pass to ``beam.Pipeline`` for these options, after checking them.
 
-    ``direct`` (or no runner, or ``DirectRunner``) becomes the FnApiRunner for a
-    bounded run and :class:`~runners.local_streaming.LocalStreamingRunner` (in this
+    ``direct`` (or no runner, or ``DirectRunner``) becomes
+    :class:`~runners.local_batch.LocalBatchRunner` (Beam's FnApiRunner, flattens
+    fused) for a bounded run and :class:`~runners.local_streaming.LocalStreamingRunner` (in this
     process, offline) for a streaming one; ``portable``, ``flink`` and ``dataflow``
     become Beam's runners of those names; any other name (``PrismRunner`` too) is
     handed to Beam unchanged. An unbounded source sets ``--streaming`` on every runner.
 
     >>> from apache_beam.options.pipeline_options import PipelineOptions
     >>> type(resolve_runner(PipelineOptions(["--runner=direct"]), bounded=True)).__name__
-    'FnApiRunner'
+    'LocalBatchRunner'
     >>> type(resolve_runner(PipelineOptions(["--runner=direct"]), bounded=False)).__name__
     'LocalStreamingRunner'
     >>> resolve_runner(PipelineOptions(["--runner=SparkRunner"]), bounded=True)
@@ -61,9 +62,9 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
         check_runner_options(options, bounded=bounded)
         return name
     if bounded and not standard.streaming:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        from runners.local_batch import LocalBatchRunner
 
-        return FnApiRunner()
+        return LocalBatchRunner()
     from runners.local_streaming import LocalStreamingRunner
 
     return LocalStreamingRunner()

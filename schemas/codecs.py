@@ -180,7 +180,29 @@ def _compiled(schema_json: str) -> Any:
     (Beam's direct runners) would otherwise compile for every bundle. Compiled
     validators are pure functions, safe to share.
     """
-    return fastjsonschema.compile(json.loads(schema_json))
+    return fastjsonschema.compile(json.loads(schema_json), handlers=_NoRemoteRefs())
+
+
+def _refuse_remote(uri: str) -> Any:
+    raise fastjsonschema.JsonSchemaDefinitionException(
+        f"$ref to another document is not followed: {uri[:200]}"
+    )
+
+
+class _NoRemoteRefs(dict):
+    """fastjsonschema's ref handlers, one for every scheme: each refuses.
+
+    A schema comes from a registry, and fastjsonschema fetches any ``$ref`` to
+    another document with urllib (``http://``, ``file://``, ...): a schema could
+    make the pipeline read local files or call into its network. References
+    within the schema (``#/definitions/...``) are resolved as before.
+    """
+
+    def __contains__(self, scheme: object) -> bool:
+        return True
+
+    def __getitem__(self, scheme: str) -> Any:
+        return _refuse_remote
 
 
 class JsonCodec:

@@ -217,3 +217,60 @@ def test_display_data_names_the_schema_without_secrets():
     shown = transform.display_data()
     assert shown["subject"] == "vehicle_telemetry" and shown["version"] == 2
     assert "hunter2" not in repr(shown)
+
+
+def _unbounded(schema: dict, path: str = "") -> list[str]:
+    found = []
+    kind = schema.get("type")
+    if kind == "string" and "maxLength" not in schema and "enum" not in schema:
+        found.append(path or "(top)")
+    if kind == "array":
+        if "maxItems" not in schema:
+            found.append(path or "(top)")
+        found += _unbounded(schema.get("items", {}), f"{path}[]")
+    for name, child in schema.get("properties", {}).items():
+        found += _unbounded(child, f"{path}.{name}" if path else name)
+    return found
+
+
+def test_every_string_and_array_of_the_packaged_json_schemas_is_bounded():
+    registry = LocalFileRegistry()
+    json_schemas = [
+        registry.get(subject, version)
+        for subject in registry.subjects()
+        for version in registry.versions(subject)
+        if registry.get(subject, version).format == "json"
+    ]
+    assert json_schemas
+    for schema in json_schemas:
+        assert _unbounded(schema.schema) == [], (schema.subject, schema.version)
+
+
+@pytest.mark.parametrize("scheme", ["http", "file", "ftp", "relative"])
+def test_a_json_schema_ref_to_another_document_is_not_followed(scheme, tmp_path):
+    import socket
+
+    from schemas.codecs import JsonCodec
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    (tmp_path / "other.json").write_text('{"type": "string"}')
+    target = {
+        "http": f"http://127.0.0.1:{listener.getsockname()[1]}/other.json",
+        "file": (tmp_path / "other.json").as_uri(),
+        "ftp": f"ftp://127.0.0.1:{listener.getsockname()[1]}/other.json",
+        "relative": "other.json",
+    }[scheme]
+    with pytest.raises(Exception, match="not followed"):
+        JsonCodec({"properties": {"a": {"$ref": target}}})
+    with pytest.raises(socket.timeout):
+        listener.accept()  # nobody connected
+    listener.close()
+    # A reference inside the schema still resolves.
+    local = {
+        "definitions": {"s": {"type": "string"}},
+        "properties": {"a": {"$ref": "#/definitions/s"}},
+    }
+    assert JsonCodec(local).decode(b'{"a": "x"}') == {"a": "x"}

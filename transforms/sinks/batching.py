@@ -1,4 +1,4 @@
-"""BatchByKey: the batching step of every sink (size and latency bounds, per key).
+"""BatchByKey: the batching step of every sink (row, byte and latency bounds, per key).
 
 Beam's ``GroupIntoBatches`` would do, but Beam's in-process FnApiRunner (2.77)
 keeps the timers of every stateful step in buffers named by timer family alone,
@@ -27,9 +27,65 @@ from apache_beam.transforms.userstate import (
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-__all__ = ["TEXT_KEYED", "BatchByKey", "BatchPerTable", "batch_wait_s"]
+__all__ = [
+    "DEFAULT_BATCH_BYTES",
+    "TEXT_KEYED",
+    "BatchByKey",
+    "BatchPerTable",
+    "batch_wait_s",
+    "row_bytes",
+]
 
 TEXT_KEYED = beam.typehints.KV[str, Any]
+# The bytes of rows (see row_bytes) a batch may hold before it is cut.
+DEFAULT_BATCH_BYTES = 32 << 20
+_OTHER_BYTES = 8
+
+
+def row_bytes(row: Any) -> int:
+    """An estimate of what a row holds: its text and bytes, and 8 per other value.
+
+    Lists (one level down) count their items the same way. It is what a batch's
+    byte bound measures, so a few large rows cut a batch as many small ones do.
+
+    >>> row_bytes({"text": "hello", "_value": b"0123456789", "n": 3, "tags": ["ab", "c"]})
+    26
+    """
+    if not isinstance(row, dict):
+        return 64
+    total = 0
+    for value in row.values():
+        if isinstance(value, (str, bytes)):
+            total += len(value)
+        elif isinstance(value, list):
+            for item in value:
+                total += len(item) if isinstance(item, (str, bytes)) else _OTHER_BYTES
+        else:
+            total += _OTHER_BYTES
+    return total
+
+
+def _cut(rows: list, size: int, max_bytes: int) -> tuple[list[list], list]:
+    """``rows`` cut into full batches (``size`` rows, or ``max_bytes`` reached) and the rest.
+
+    A row larger than ``max_bytes`` is a batch of its own.
+
+    >>> _cut([{"t": "x" * 4}] * 5, 2, 100)
+    ([[{'t': 'xxxx'}, {'t': 'xxxx'}], [{'t': 'xxxx'}, {'t': 'xxxx'}]], [{'t': 'xxxx'}])
+    >>> full, rest = _cut([{"t": "x" * 4}] * 5, 10, 8)
+    >>> [len(b) for b in full], len(rest)
+    ([2, 2], 1)
+    """
+    full: list[list] = []
+    batch: list = []
+    weight = 0
+    for row in rows:
+        batch.append(row)
+        weight += row_bytes(row)
+        if len(batch) >= size or weight >= max_bytes:
+            full.append(batch)
+            batch, weight = [], 0
+    return full, batch
 
 
 def batch_wait_s(max_latency_s: float) -> float:
@@ -45,37 +101,53 @@ def batch_wait_s(max_latency_s: float) -> float:
 
 
 class _PackBundle(beam.DoFn):
-    """Streaming: one ``(key, [rows])`` per key and window of each bundle.
+    """``(key, [rows])`` packs per key and window of each bundle, cut at the bounds.
 
-    The stateful batcher after it then touches its state once per bundle rather
-    than once per row: on the direct runners, whose state calls are Python, that
-    was what a sink's batcher spent its time on, and under load its queue grew.
+    A pack is handed on once it holds ``size`` rows or ``max_bytes`` (see
+    :func:`row_bytes`), and what is left at the end of the bundle then: a bundle of
+    any length holds at most one pack per key and window. In streaming, the
+    stateful batcher after it then touches its state once per pack rather than
+    once per row (on the direct runners, whose state calls are Python, that was
+    what a sink's batcher spent its time on). Where batches need not be the same
+    on a rerun (the Delta sinks: their commits are idempotent by record id), a
+    batch run uses the packs as its batches, so it holds at most a batch per
+    key instead of all its rows (a GroupByKey on the in-process runner holds
+    everything it groups).
     """
 
+    def __init__(self, size: int, max_bytes: int) -> None:
+        self._size, self._max_bytes = size, max_bytes
+
     def start_bundle(self) -> None:
-        self._packs: dict[tuple[str, Any], tuple[Timestamp, list]] = {}
+        self._packs: dict[tuple[str, Any], tuple[Timestamp, list, int]] = {}
 
     def process(
         self,
         element: tuple[str, Any],
         window: Any = beam.DoFn.WindowParam,
         timestamp: Any = beam.DoFn.TimestampParam,
-    ) -> None:
+    ) -> Iterator[WindowedValue]:
         key, row = element
-        oldest, rows = self._packs.get((key, window), (timestamp, []))
+        oldest, rows, weight = self._packs.get((key, window), (timestamp, [], 0))
         rows.append(row)
-        self._packs[(key, window)] = (min(oldest, timestamp), rows)
+        weight += row_bytes(row)
+        if len(rows) >= self._size or weight >= self._max_bytes:
+            del self._packs[(key, window)]
+            yield WindowedValue((key, rows), min(oldest, timestamp), (window,))
+            return
+        self._packs[(key, window)] = (min(oldest, timestamp), rows, weight)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for (key, window), (oldest, rows) in self._packs.items():
+        for (key, window), (oldest, rows, _weight) in self._packs.items():
             yield WindowedValue((key, rows), oldest, (window,))
         self._packs = {}
 
 
-def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
+def _batch_dofn(size: int, max_bytes: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
     """A batching DoFn (for streaming) whose timer families are named after ``timer_suffix``.
 
-    Its input is ``(key, [rows])`` packs (see :class:`_PackBundle`); its state holds packs.
+    Its input is ``(key, [rows])`` packs (see :class:`_PackBundle`); its state holds
+    packs, with the rows and bytes waiting.
     """
     wait_s = batch_wait_s(latency_s)
     flush_spec = TimerSpec(f"flush-{timer_suffix}", TimeDomain.REAL_TIME)
@@ -84,6 +156,7 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
     class _BatchDoFn(beam.DoFn):
         PACKS = BagStateSpec("packs", PickleCoder())
         COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
+        BYTES = ReadModifyWriteStateSpec("bytes", VarIntCoder())
         ARMED = ReadModifyWriteStateSpec("armed", VarIntCoder())
 
         def process(
@@ -92,6 +165,7 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
             window: Any = beam.DoFn.WindowParam,
             packs: Any = beam.DoFn.StateParam(PACKS),
             count: Any = beam.DoFn.StateParam(COUNT),
+            weight: Any = beam.DoFn.StateParam(BYTES),
             armed: Any = beam.DoFn.StateParam(ARMED),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
             end: Any = beam.DoFn.TimerParam(end_spec),
@@ -105,19 +179,22 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
                 armed.write(1)
             packs.add(rows)
             waiting = (count.read() or 0) + len(rows)
-            count.write(waiting)
-            if waiting < size:
+            waiting_bytes = (weight.read() or 0) + sum(row_bytes(row) for row in rows)
+            if waiting < size and waiting_bytes < max_bytes:
+                count.write(waiting)
+                weight.write(waiting_bytes)
                 return
-            batch = [row for pack in packs.read() for row in pack]
+            full, rest = _cut([row for pack in packs.read() for row in pack], size, max_bytes)
             packs.clear()
-            count.clear()
-            full = len(batch) - len(batch) % size
-            for start in range(0, full, size):
-                yield key, batch[start : start + size]
-            if full < len(batch):  # the rest waits for more rows, or for its timer
-                packs.add(batch[full:])
-                count.write(len(batch) - full)
+            for batch in full:
+                yield key, batch
+            if rest:  # the rest waits for more rows, or for its timer
+                packs.add(rest)
+                count.write(len(rest))
+                weight.write(sum(row_bytes(row) for row in rest))
             else:
+                count.clear()
+                weight.clear()
                 armed.clear()
                 flush.clear()
 
@@ -127,10 +204,11 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
             key: Any = beam.DoFn.KeyParam,
             packs: Any = beam.DoFn.StateParam(PACKS),
             count: Any = beam.DoFn.StateParam(COUNT),
+            weight: Any = beam.DoFn.StateParam(BYTES),
             armed: Any = beam.DoFn.StateParam(ARMED),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
         ) -> Iterator[tuple[str, list]]:
-            yield from _drain(key, size, packs, count, armed, flush)
+            yield from _drain(key, size, max_bytes, packs, (count, weight, armed, flush))
 
         @on_timer(end_spec)
         def on_end(
@@ -138,35 +216,39 @@ def _batch_dofn(size: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
             key: Any = beam.DoFn.KeyParam,
             packs: Any = beam.DoFn.StateParam(PACKS),
             count: Any = beam.DoFn.StateParam(COUNT),
+            weight: Any = beam.DoFn.StateParam(BYTES),
             armed: Any = beam.DoFn.StateParam(ARMED),
             flush: Any = beam.DoFn.TimerParam(flush_spec),
         ) -> Iterator[tuple[str, list]]:
-            yield from _drain(key, size, packs, count, armed, flush)
+            yield from _drain(key, size, max_bytes, packs, (count, weight, armed, flush))
 
     return _BatchDoFn()
 
 
 def _drain(
-    key: str, size: int, packs: Any, count: Any, armed: Any, flush: Any
+    key: str, size: int, max_bytes: int, packs: Any, cleared: tuple[Any, ...]
 ) -> Iterator[tuple[str, list]]:
-    batch = [row for pack in packs.read() for row in pack]
+    full, rest = _cut([row for pack in packs.read() for row in pack], size, max_bytes)
     packs.clear()
-    count.clear()
-    armed.clear()
-    flush.clear()
-    yield from _chunks((key, batch), size)
+    for state in cleared:
+        state.clear()
+    for batch in [*full, rest] if rest else full:
+        yield key, batch
 
 
 class BatchByKey(beam.PTransform):
     """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches.
 
-    In streaming, each bundle's rows are packed per key first (state is then
-    touched once per bundle), and a batch is emitted when ``size`` rows are
-    waiting, when its first row has waited :func:`batch_wait_s` of
-    ``max_latency_s`` (processing time), or when the window ends. A
-    batch pipeline groups each key once and cuts the group into ``size`` rows
-    (the in-process runner does not wait for processing-time timers and fails on
-    any left pending).
+    A batch holds at most ``size`` rows and is cut once it holds ``max_bytes``
+    (see :func:`row_bytes`; a larger row is a batch of its own). In streaming,
+    each bundle's rows are packed per key first (state is then touched once per
+    pack), and a batch is emitted when it is full, when its first row has waited
+    :func:`batch_wait_s` of ``max_latency_s`` (processing time), or when the
+    window ends. In a batch run, ``same_on_rerun`` batches (the default) group
+    each key once and cut the group, so the same input forms the same batches;
+    without it each bundle's packs are the batches, and the run holds a batch per
+    key at a time rather than all it groups (the in-process runner keeps a
+    GroupByKey's input in memory).
 
     Example:
         >>> import apache_beam as beam
@@ -177,43 +259,49 @@ class BatchByKey(beam.PTransform):
         [1, 2, 2]
     """
 
-    def __init__(self, size: int, max_latency_s: float) -> None:
+    def __init__(
+        self,
+        size: int,
+        max_latency_s: float,
+        max_bytes: int = DEFAULT_BATCH_BYTES,
+        *,
+        same_on_rerun: bool = True,
+    ) -> None:
         super().__init__()
-        self._size, self._latency_s = size, max_latency_s
+        self._size, self._latency_s, self._max_bytes = size, max_latency_s, max_bytes
+        self._same_on_rerun = same_on_rerun
         self._suffix = uuid.uuid4().hex[:12]
 
     def expand(self, keyed: beam.PCollection) -> beam.PCollection:
-        if not keyed.pipeline.options.view_as(StandardOptions).streaming:
-            # A batch run groups once and cuts the groups: no per-row state calls.
-            size = self._size
+        size, max_bytes = self._size, self._max_bytes
+        streaming = keyed.pipeline.options.view_as(StandardOptions).streaming
+        if not streaming and self._same_on_rerun:
             return (
                 keyed
                 | "Group" >> beam.GroupByKey().with_input_types(TEXT_KEYED)
-                | "Cut" >> beam.FlatMap(lambda group: _chunks(group, size))
+                | "Cut" >> beam.FlatMap(lambda group: _cut_group(group, size, max_bytes))
             )
-        dofn = _batch_dofn(self._size, self._latency_s, self._suffix)
-        return (
-            keyed
-            | "Pack"
-            >> beam.ParDo(_PackBundle()).with_input_types(TEXT_KEYED).with_output_types(TEXT_KEYED)
-            | "Batch" >> beam.ParDo(dofn).with_input_types(TEXT_KEYED)
-        )
+        packs = keyed | "Pack" >> beam.ParDo(_PackBundle(size, max_bytes)).with_input_types(
+            TEXT_KEYED
+        ).with_output_types(TEXT_KEYED)
+        if not streaming:
+            return packs
+        dofn = _batch_dofn(size, max_bytes, self._latency_s, self._suffix)
+        return packs | "Batch" >> beam.ParDo(dofn).with_input_types(TEXT_KEYED)
 
 
-def _chunks(group: tuple[str, Any], size: int) -> Iterator[tuple[str, list]]:
+def _cut_group(group: tuple[str, Any], size: int, max_bytes: int) -> Iterator[tuple[str, list]]:
     key, rows = group
-    batch: list = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield key, batch
-            batch = []
-    if batch:
+    full, rest = _cut(list(rows), size, max_bytes)
+    for batch in [*full, rest] if rest else full:
         yield key, batch
 
 
 class BatchPerTable(beam.PTransform):
     """Batches rows under one key, the table URI: one committer per table.
+
+    Its batches need not be the same on a rerun (a table's commits are idempotent
+    by record id), so a batch run holds one batch per table at a time.
 
     Example:
         >>> import apache_beam as beam
@@ -223,14 +311,18 @@ class BatchPerTable(beam.PTransform):
         /lake/t [0, 1, 2]
     """
 
-    def __init__(self, table_uri: str, size: int, max_latency_s: float) -> None:
+    def __init__(
+        self, table_uri: str, size: int, max_latency_s: float, max_bytes: int = DEFAULT_BATCH_BYTES
+    ) -> None:
         super().__init__()
         self._table_uri, self._size, self._latency_s = table_uri, size, max_latency_s
+        self._max_bytes = max_bytes
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         uri = self._table_uri
         return (
             rows
             | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
-            | "Group" >> BatchByKey(self._size, self._latency_s)
+            | "Group"
+            >> BatchByKey(self._size, self._latency_s, self._max_bytes, same_on_rerun=False)
         )

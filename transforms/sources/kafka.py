@@ -45,6 +45,11 @@ __all__ = ["ReadFromKafka"]
 _LOG = logging.getLogger(__name__)
 _START_POSITIONS = ("earliest", "latest", "committed", "timestamp", "offsets")
 _CONSUME_BATCH = 1000
+# consume() hands over a list of messages at once; its length is cut so that it
+# holds about this many bytes of the sizes seen lately (large records: few at once),
+# starting from a few messages while sizes are not known yet.
+_CONSUME_BYTES = 8 << 20
+_FIRST_BATCH = 16
 # consume() waits this long unless a whole batch is there: short, so that reaching
 # the end of a partition (its EOF event) ends a call quickly.
 _CONSUME_WAIT_S = 0.02
@@ -228,6 +233,7 @@ class _ReadPartitionDoFn(beam.DoFn):
         self._lag_ms = int(settings["max_out_of_orderness_s"] * 1000)
         self._stall_s = settings["stall_timeout_s"]
         self._consumer: Consumer | None = None
+        self._batch = _FIRST_BATCH
         self._last_data: dict[tuple[str, int], float] = {}
         self._read = Metrics.counter("dataplane.kafka", "records_read")
         self._skipped = Metrics.counter("dataplane.kafka", "records_before_start_timestamp")
@@ -276,7 +282,8 @@ class _ReadPartitionDoFn(beam.DoFn):
                 if stop_requested():  # ends the read: see transforms.stop
                     tracker.try_claim(tracker.current_restriction().stop)
                     return
-                messages = self._consumer.consume(_CONSUME_BATCH, timeout=_CONSUME_WAIT_S)
+                messages = self._consumer.consume(self._batch, timeout=_CONSUME_WAIT_S)
+                self._batch = _next_batch(messages, self._batch)
                 caught_up = False
                 for message in messages:
                     if _is_eof(message):
@@ -410,6 +417,21 @@ class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
         ),
     ) -> Iterator[TimestampedValue]:
         yield from self._read_range(element, tracker, watermark)
+
+
+def _next_batch(messages: list[Message], batch: int) -> int:
+    """How many messages the next consume() takes: about ``_CONSUME_BYTES`` of them.
+
+    >>> class M:
+    ...     def __init__(self, n): self.n = n
+    ...     def __len__(self): return self.n
+    >>> _next_batch([M(4 << 20)] * 3, 1000), _next_batch([M(100)] * 3, 1)
+    (2, 1000)
+    """
+    if not messages:
+        return batch
+    size = sum(len(m) for m in messages) / len(messages)
+    return max(1, min(_CONSUME_BATCH, int(_CONSUME_BYTES / max(size, 1.0))))
 
 
 def _report_watermark(element: PartitionRead, watermark: ManualWatermarkEstimator) -> None:
