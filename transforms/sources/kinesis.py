@@ -364,7 +364,9 @@ class _ReadShardsDoFn(beam.DoFn):
             stream=self._stream,
             partition=shard_id,
             position=item["SequenceNumber"],
-            key=str(item.get("PartitionKey", "")).encode("utf-8"),
+            # The key's text as produced; a lone surrogate (JSON allows its escape) kept
+            # as its code units rather than stopping the shard.
+            key=str(item.get("PartitionKey", "")).encode("utf-8", "surrogatepass"),
             value=bytes(item["Data"]),
             event_time_ms=arrival_ms,
             prev_position=prev if prev is not None else CHAIN_START,
