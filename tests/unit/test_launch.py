@@ -171,7 +171,7 @@ def test_a_dry_run_on_a_local_runner_builds_and_runs_nothing(
     source.write_text('{"id": "1"}\n')
     flags = [f"--output={tmp_path / 'out'}", f"--dlq={tmp_path / 'dlq'}", "--runner=direct"]
     code = sentiment.main([f"--source=file://{source}", *flags, "--dry_run=True"])
-    assert code == 0 and "dry run: built the job for FnApiRunner" in capsys.readouterr().out
+    assert code == 0 and "dry run: built the job for LocalBatchRunner" in capsys.readouterr().out
     assert not (tmp_path / "out").exists() and not (tmp_path / "dlq").exists()
 
 
