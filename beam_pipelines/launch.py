@@ -13,28 +13,33 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from beam_pipelines.interrupts import FORCED_EXIT as _FORCED_EXIT
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RunOptions,
     SourceOptions,
+    check_outputs,
     help_requested,
     kafka_settings,
     print_help,
+    shield_argv,
     storage_options_from,
 )
 from runners.presets import resolve_runner, runs_in_this_process
 from runners.profiles import expand_profile
 from transforms.errors import ConfigError, DataplaneError, SourceUnavailableError
 from transforms.progress import LOCAL_GAUGES
+from transforms.secrets import Shipment
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
 from transforms.stop import clear_stop, request_stop, stop_requested
@@ -54,21 +59,46 @@ class Launched:
         print(self.message)
 
 
-def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: bool) -> Any:
+def run_pipeline(
+    build: Build,
+    argv: Sequence[str] | None,
+    *,
+    show_progress: bool,
+    outputs: Mapping[str, bool] | None = None,
+) -> Any:
     """Builds the pipeline from flags (profile expanded), runs it, returns the run summary.
+
+    ``outputs`` names the output flags (without ``--``) and whether each is a Delta
+    table; local ones are checked before anything starts. Secret values given in
+    the flags never reach the runner's options (see
+    :func:`~beam_pipelines.options.shield_argv`); workers get them as
+    :func:`_ship_secrets` says.
 
     Returns a :class:`Launched` instead when the runner was not waited for
     (``--dry_run=True`` or ``--no_wait_until_finish``).
     """
+    with Shipment() as shipment:
+        return _run(build, argv, show_progress=show_progress, outputs=outputs, shipment=shipment)
+
+
+def _run(
+    build: Build,
+    argv: Sequence[str] | None,
+    *,
+    show_progress: bool,
+    outputs: Mapping[str, bool] | None,
+    shipment: Shipment,
+) -> Any:
     from runners.summary import RunSummary, progress_display
 
-    options = PipelineOptions(expand_profile(argv))
+    options = PipelineOptions(shield_argv(expand_profile(argv)))
     source = options.view_as(SourceOptions)
     run = options.view_as(RunOptions)
     streaming = bool(source.source) and is_unbounded(
         source.source, bounded=source.bounded, max_records=source.max_records
     )
     runner = resolve_runner(options, bounded=not streaming)
+    check_outputs(options, outputs or {})
     every = options.get_all_options()
     dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
     if source.source and not dry_run and source.source_timeout_s > 0:
@@ -96,6 +126,7 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
     sink = options.view_as(DeltaSinkOptions)
     try:
         with (
+            _ship_secrets(shipment, pipeline.options, local=local),
             _stop_on_signals(local=local),
             progress_display(
                 terminal=show_progress,
@@ -118,6 +149,47 @@ def run_pipeline(build: Build, argv: Sequence[str] | None, *, show_progress: boo
         storage_options=storage_options_from(options),
         stopped=stopped,
     )
+
+
+@contextlib.contextmanager
+def _ship_secrets(shipment: Shipment, options: PipelineOptions, *, local: bool) -> Iterator[None]:
+    """Gets the secret values given here to the workers, outside the job's options and proto.
+
+    Workers in this process read them where they are kept. Local worker processes
+    (``--direct_running_mode=multi_processing``) inherit them as environment
+    variables for the run. Remote workers get them in a file (mode 0600) staged with
+    the job through Beam's ``--files_to_stage`` (Dataflow: the staging bucket), which
+    they read from ``$SEMI_PERSISTENT_DIRECTORY/staged``; it is deleted here once the
+    job is submitted.
+    """
+    values = shipment.values()
+    if not values:
+        yield
+        return
+    if local:
+        mode = options.get_all_options().get("direct_running_mode")
+        environment = shipment.environment() if mode == "multi_processing" else {}
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        return
+    with tempfile.TemporaryDirectory(prefix="dataplane-") as directory:
+        path = shipment.write(Path(directory))
+        setup = options.view_as(SetupOptions)
+        setup.files_to_stage = [*(setup.files_to_stage or []), str(path)]
+        print(
+            f"{len(values)} secret value(s) given here are staged with the job as {path.name} "
+            "(not in its options, steps or description)",
+            file=sys.stderr,
+        )
+        yield
 
 
 def _runner_dry_runs(runner: Any) -> bool:

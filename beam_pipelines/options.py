@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from schemas.base import SchemaRegistry, Version
 from schemas.factory import open_registry
 from transforms.errors import ConfigError
+from transforms.secrets import (
+    REDACTED,
+    SecretUnavailableError,
+    conceal,
+    has_reference,
+    is_secret_key,
+    keep,
+    redact_text,
+    resolve,
+    url_password,
+)
 from transforms.sinks.compaction import DEFAULT_RETENTION_HOURS, CompactionSchedule
+from transforms.sinks.storage import check_output_location
+from transforms.sources.kafka_config import check_settings
 from transforms.validate import DEFAULT_MAX_RECORD_BYTES
 
 __all__ = [
@@ -21,12 +36,14 @@ __all__ = [
     "RunOptions",
     "SourceOptions",
     "StorageOptions",
+    "check_outputs",
     "help_requested",
     "kafka_settings",
     "max_record_bytes",
     "open_registry_from",
     "print_help",
     "require",
+    "shield_argv",
     "storage_options_from",
     "subject_version",
 ]
@@ -228,15 +245,103 @@ _BEAM_S3_FLAGS = {
 }
 
 
+# Flags whose values can carry a secret, and how (see shield_argv).
+SECRET_SETTING_FLAGS = ("--kafka_config", "--registry_config", "--storage_option")
+SECRET_FILE_FLAGS = ("--kafka_config_file", "--registry_config_file", "--storage_config_file")
+SECRET_VALUE_FLAGS = ("--s3_secret_access_key", "--s3_session_token")
+SECRET_URL_FLAGS = ("--registry",)
+
+
+def shield_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each secret value replaced by a reference to it, kept in this process.
+
+    Secret settings of ``--kafka_config``, ``--registry_config`` and ``--storage_option``
+    (see :func:`~transforms.secrets.is_secret_key`), the values of Beam's
+    ``--s3_secret_access_key`` and ``--s3_session_token``, and a password in a
+    ``--registry`` URL become ``${dataplane-secret:ID}``: the options every runner
+    receives, shows and logs hold no secret. Values read from the ``*_config_file``
+    flags never enter the options. ``${env:...}`` / ``${gcp-secret:...}`` references
+    are kept as they are.
+
+    Raises:
+        ConfigError: ``--source`` carries a password (no source reads one from its URI).
+
+    >>> shield_argv(["--kafka_config", "sasl.password=hunter2", "--kafka_config=client.id=me"])
+    ... # doctest: +ELLIPSIS
+    ['--kafka_config', 'sasl.password=${dataplane-secret:...}', '--kafka_config=client.id=me']
+    """
+    shielded: list[str] = []
+    waiting: str | None = None  # a flag whose value is the next argument
+    for arg in argv:
+        if waiting is not None:
+            shielded.append(_shielded(waiting, arg))
+            waiting = None
+            continue
+        flag, sep, value = arg.partition("=")
+        if flag not in (*SECRET_SETTING_FLAGS, *SECRET_VALUE_FLAGS, *SECRET_URL_FLAGS, "--source"):
+            shielded.append(arg)
+        elif sep:
+            shielded.append(f"{flag}={_shielded(flag, value)}")
+        else:
+            shielded.append(arg)
+            waiting = flag
+    return shielded
+
+
+def _shielded(flag: str, value: str) -> str:
+    if flag == "--source":
+        if url_password(value) is not None:
+            raise ConfigError(
+                "--source",
+                "a password in the source URI is not read; give credentials with "
+                "--kafka_config (sasl.username, sasl.password) or the environment",
+            )
+        return value
+    if flag in SECRET_VALUE_FLAGS:
+        return value if has_reference(value) else _reference(value.strip())
+    if flag in SECRET_URL_FLAGS:
+        return _shielded_url(value)
+    key, sep, setting = value.partition("=")
+    if not sep:
+        return REDACTED  # not KEY=VALUE: refused when read, without showing it
+    if not is_secret_key(key.strip()) or has_reference(setting):
+        return value
+    return f"{key}={_reference(setting.strip())}"
+
+
+def _reference(value: str) -> str:
+    return keep(value).template
+
+
+def _shielded_url(value: str) -> str:
+    urls = []
+    for url in value.split(","):
+        parts = urlsplit(url.strip())
+        password = parts.password if parts.scheme in ("http", "https") else None
+        if password is None or has_reference(url):
+            urls.append(url)
+            continue
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{parts.username}:{_reference(password)}@{host}"
+        urls.append(urlunsplit(parts._replace(netloc=netloc)))
+    return ",".join(urls)
+
+
 def storage_options_from(options: PipelineOptions) -> dict[str, str] | None:
     """Storage options from Beam's ``--s3_*`` flags, then the file, then ``--storage_option``.
+
+    Secret values are :class:`~transforms.secrets.Secret`\\s (see :func:`shield_argv`).
 
     >>> storage_options_from(PipelineOptions(["--s3_endpoint_url=http://127.0.0.1:5000",
     ...                                       "--storage_option", "aws_allow_http=true"]))
     {'AWS_ENDPOINT_URL': 'http://127.0.0.1:5000', 'AWS_ALLOW_HTTP': 'true'}
     """
     every = options.get_all_options()
-    found = {key: str(every[flag]) for flag, key in _BEAM_S3_FLAGS.items() if every.get(flag)}
+    found = {
+        key: _secured(f"--{flag}", key, str(every[flag]))
+        for flag, key in _BEAM_S3_FLAGS.items()
+        if every.get(flag)
+    }
     if found.get("AWS_ENDPOINT_URL", "").startswith("http://"):
         found["AWS_ALLOW_HTTP"] = "true"
     storage = options.view_as(StorageOptions)
@@ -251,14 +356,59 @@ def storage_options_from(options: PipelineOptions) -> dict[str, str] | None:
 
 
 def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
-    """The registry that ``--registry`` and its settings name."""
+    """The registry that ``--registry`` and its settings name (settings checked here)."""
     config = _settings(
         "--registry_config",
         options.registry_config,
         "--registry_config_file",
         options.registry_config_file,
     )
-    return open_registry(options.registry, config)
+    spec = options.registry
+    if spec and spec.startswith(("http://", "https://", "${")):
+        try:
+            spec, config = _userinfo_to_config(spec, config)
+        except SecretUnavailableError as err:
+            raise ConfigError("--registry", str(err)) from None
+        _check_registry_config(spec, config)
+    try:
+        return open_registry(spec, config)
+    except ConfigError as err:
+        flag = {"registry_config": "--registry_config", "registry": "--registry"}
+        raise ConfigError(flag.get(err.name, err.name), _message(err)) from None
+
+
+def _userinfo_to_config(spec: str, config: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The registry URLs without userinfo, and a password in them as ``basic.auth.user.info``.
+
+    The registry client's HTTP library logs each request's URL: credentials in the
+    URL would be in the logs. The client takes the user info from the first URL.
+    """
+    resolved = resolve(spec)
+    urls = [urlsplit(url.strip()) for url in resolved.split(",")]
+    if urls[0].password is None:
+        return resolved, config
+    if "basic.auth.user.info" in config:
+        raise ConfigError(
+            "--registry_config",
+            "basic.auth.user.info and a password in --registry: give the credentials once",
+        )
+    bare = ",".join(urlunsplit(u._replace(netloc=u.netloc.rpartition("@")[2])) for u in urls)
+    user_info = f"{unquote(urls[0].username or '')}:{unquote(urls[0].password)}"
+    given = urlsplit(spec.split(",")[0].strip())  # a reference stays one (resolved on workers)
+    template = f"{unquote(given.username or '')}:{unquote(given.password or '')}"
+    same = has_reference(template) and resolve(template) == user_info
+    return bare, {**config, "basic.auth.user.info": resolve(template) if same else keep(user_info)}
+
+
+def _check_registry_config(url: str, config: dict[str, str]) -> None:
+    """The registry client's own checks of its settings, offline (it connects lazily)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    try:
+        SchemaRegistryClient({**config, "url": url})
+    except (ValueError, TypeError) as err:
+        shown = redact_text(str(err), {**config, "url": url})
+        raise ConfigError("--registry_config", shown) from None
 
 
 def subject_version(options: RegistryOptions) -> Version:
@@ -293,6 +443,23 @@ def max_record_bytes(options: RegistryOptions) -> int:
     return value
 
 
+def check_outputs(options: PipelineOptions, outputs: Mapping[str, bool]) -> None:
+    """Checks the local outputs named in ``outputs`` (flag -> whether it is a Delta table).
+
+    Raises:
+        ConfigError: naming the flag, when its output cannot be written or (Delta) is a
+            directory of other files (see :func:`~transforms.sinks.storage.check_output_location`).
+    """
+    every = options.get_all_options()
+    for name, delta in outputs.items():
+        value = every.get(name)
+        if value:
+            try:
+                check_output_location(str(value), delta=delta)
+            except ConfigError as err:
+                raise ConfigError(f"--{name}", _message(err)) from None
+
+
 def require(options: PipelineOptions, flag: str, example: str) -> str:
     """The value of ``--flag``; a ConfigError naming it when missing."""
     value = options.get_all_options().get(flag)
@@ -302,27 +469,55 @@ def require(options: PipelineOptions, flag: str, example: str) -> str:
 
 
 def kafka_settings(options: SourceOptions) -> dict[str, str]:
-    """librdkafka settings from ``--kafka_config_file`` then ``--kafka_config`` flags.
+    """librdkafka settings from ``--kafka_config_file`` then ``--kafka_config`` flags, checked.
+
+    Raises:
+        ConfigError: naming the flag, when librdkafka rejects a setting's name or value.
 
     >>> kafka_settings(SourceOptions(["--kafka_config", "client.id=x"]))
     {'client.id': 'x'}
     """
-    return _settings(
+    settings = _settings(
         "--kafka_config", options.kafka_config, "--kafka_config_file", options.kafka_config_file
     )
+    try:
+        check_settings(settings)
+    except ConfigError as err:
+        inline = {item.partition("=")[0].strip() for item in options.kafka_config}
+        named = re.search(r'property:? "([^"]+)"', str(err))
+        from_file = named is not None and named.group(1) not in inline
+        file_flag = from_file and options.kafka_config_file
+        raise ConfigError(
+            "--kafka_config_file" if file_flag else "--kafka_config", _message(err)
+        ) from None
+    return settings
 
 
 def _settings(flag: str, items: list[str], file_flag: str, file: str | None) -> dict[str, str]:
-    """Settings from a properties file, then KEY=VALUE flags (which win)."""
+    """Settings from a properties file, then KEY=VALUE flags (which win); secrets concealed."""
     settings: dict[str, str] = {}
     if file:
-        settings.update(_read_properties(file_flag, Path(file)))
+        for key, value in _read_properties(file_flag, Path(file)).items():
+            settings[key] = _secured(file_flag, key, value)
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(flag, f"expected KEY=VALUE, got {item.split('=')[0]!r}")
-        settings[key.strip()] = value.strip()
+            raise ConfigError(flag, "expected KEY=VALUE, got an item without a key and '='")
+        settings[key.strip()] = _secured(flag, key.strip(), value.strip())
     return settings
+
+
+def _secured(flag: str, key: str, value: str) -> str:
+    """A setting's value with its references resolved; a secret one as a Secret."""
+    try:
+        return conceal(value) if is_secret_key(key) else resolve(value)
+    except SecretUnavailableError as err:
+        raise ConfigError(flag, f"{key}: {err}") from None
+
+
+def _message(err: ConfigError) -> str:
+    """A ConfigError's message without its name (to name a flag instead)."""
+    return str(err).split(": ", 1)[-1]
 
 
 def _read_properties(flag: str, path: Path) -> dict[str, str]:

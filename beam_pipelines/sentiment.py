@@ -38,7 +38,10 @@ from transforms.sinks import ResumeFrom, TableRef, WriteDeadLettersToDelta, Writ
 from transforms.sources import read_from_uri
 from transforms.validate import DecodeAndValidate
 
-__all__ = ["REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
+__all__ = ["OUTPUTS", "REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
+
+# The output flags, and whether each is a Delta table (checked before a run starts).
+OUTPUTS = {"output": True, "dlq": True}
 
 # Each record lands as one row (or one dead letter): `dataplane dlq replay` can re-process them.
 REPLAYABLE = True
@@ -142,7 +145,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
 
 def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> Any:
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
-    return run_pipeline(build, argv, show_progress=show_progress)
+    return run_pipeline(build, argv, show_progress=show_progress, outputs=OUTPUTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,7 @@ from transforms.validate import DecodeAndValidate
 __all__ = [
     "AGGREGATE_SCHEMA",
     "LATE_SCHEMA",
+    "OUTPUTS",
     "READING_SCHEMA",
     "TelemetryOptions",
     "aggregate_row",
@@ -66,6 +67,15 @@ __all__ = [
     "main",
     "run",
 ]
+
+# The output flags, and whether each is a Delta table (checked before a run starts).
+OUTPUTS = {
+    "output": True,
+    "dlq": True,
+    "late_output": True,
+    "quality_output": True,
+    "readings_output": False,
+}
 
 _UTC_MS = pa.timestamp("ms", tz="UTC")
 
@@ -332,7 +342,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
 
 def run(argv: Sequence[str] | None = None, *, show_progress: bool = False) -> Any:
     """Builds and runs the pipeline from command-line flags; returns the run summary."""
-    return run_pipeline(build, argv, show_progress=show_progress)
+    return run_pipeline(build, argv, show_progress=show_progress, outputs=OUTPUTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

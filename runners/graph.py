@@ -63,16 +63,27 @@ def pipeline_graph(pipeline: Any) -> PipelineGraph:
 
 
 def build_for_drawing(name: str, flags: list[str]) -> Any:
-    """Builds pipeline ``name`` with ``flags`` (placeholders for missing outputs)."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
+    """Builds pipeline ``name`` with ``flags`` (placeholders for missing outputs).
 
+    An unbounded source (Kafka, Kinesis, Pub/Sub without ``--bounded``) gives the
+    streaming graph, as :func:`~runners.presets.resolve_runner` would run it.
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from beam_pipelines.options import SourceOptions
     from runners.pipelines_cli import pipeline_module
+    from transforms.sources.uri import is_unbounded
 
     module = pipeline_module(name)
     given = {flag.split("=", 1)[0].lstrip("-") for flag in flags}
     defaults = [f"--{key}={value}" for key, value in _PLACEHOLDERS.items() if key not in given]
     options = PipelineOptions([*defaults, *flags])
+    source = options.view_as(SourceOptions)
+    if source.source and is_unbounded(
+        source.source, bounded=source.bounded, max_records=source.max_records
+    ):  # drawn as it runs: the streaming graph (batch steps refuse unbounded input)
+        options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
     module.build(pipeline, options)
     return pipeline

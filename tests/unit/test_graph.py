@@ -49,3 +49,15 @@ def test_the_cli_names_a_bad_output(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--out: required" in capsys.readouterr().err
     assert dataplane(["graph", "nope", "--out", str(tmp_path / "g.png")]) == 2
     assert "unknown pipeline 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["sentiment", "telemetry"])
+def test_an_unbounded_source_is_drawn_as_the_streaming_graph(name: str) -> None:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    pipeline = build_for_drawing(name, ["--source=kafka://127.0.0.1:9/tweets"])
+
+    assert pipeline.options.view_as(StandardOptions).streaming
+    assert ("Read", "Decode") in pipeline_graph(pipeline).edges
+    names = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}
+    assert any(n.endswith("/Batch/Group/Batch") for n in names)  # the streaming batcher

@@ -9,6 +9,8 @@ not given fall back to the standard environment variables at call time.
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
@@ -16,9 +18,12 @@ import pyarrow.fs as pafs
 
 from transforms.errors import ConfigError
 
-__all__ = ["arrow_filesystem", "normalised_options"]
+__all__ = ["arrow_filesystem", "check_output_location", "normalised_options"]
 
 _TRUE = {"1", "true", "yes", "on"}
+# What delta-rs leaves in a table's directory before its first commit lands (a crash
+# in between): data files, and partition directories (``column=value``).
+_DELTA_DATA = re.compile(r"part-\d+-[0-9a-f-]+-c\d+(\.[a-z0-9]+)*\.parquet")
 
 
 def normalised_options(options: Mapping[str, str] | None) -> dict[str, str]:
@@ -87,3 +92,62 @@ def _gcs(options: Mapping[str, str]) -> pafs.GcsFileSystem:
     return pafs.GcsFileSystem(
         anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme or "http"
     )
+
+
+def check_output_location(uri: str, *, delta: bool) -> None:
+    """Raises ConfigError when a local output cannot be written where ``uri`` says.
+
+    A local path (or ``file://``) must be a directory, or be creatable: its
+    nearest existing ancestor a directory this process can write in. With
+    ``delta``, an existing directory must be empty or a Delta table (it has a
+    ``_delta_log``), or hold only what delta-rs writes before a table's first
+    commit; a directory of other files is refused, not made a table beside them.
+    Object-store URIs are not checked here (their first write is).
+
+    >>> check_output_location("s3://bucket/lake/t", delta=True)
+    >>> check_output_location("/etc/hostname/t", delta=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    transforms.errors.ConfigError: uri: cannot create /etc/hostname/t: /etc/hostname is a file...
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return
+    path = os.path.abspath(os.path.expanduser(parsed.path if parsed.scheme else uri))
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        if existing == path:
+            raise ConfigError("uri", f"{path} is a file, not a directory")
+        raise ConfigError("uri", f"cannot create {path}: {existing} is a file, not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        where = "" if existing == path else f"cannot create {path}: "
+        raise ConfigError(
+            "uri", f"{where}{existing} is not writable ({err.strerror or err})"
+        ) from None
+    if delta and existing == path:
+        _check_delta_directory(path)
+
+
+def _check_delta_directory(path: str) -> None:
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError as err:
+        raise ConfigError("uri", f"cannot list {path} ({err.strerror or err})") from None
+    if "_delta_log" in entries:
+        return
+    foreign = [
+        entry
+        for entry in entries
+        if not _DELTA_DATA.fullmatch(entry)
+        and not ("=" in entry and os.path.isdir(os.path.join(path, entry)))
+    ]
+    if foreign:
+        raise ConfigError(
+            "uri",
+            f"{path} exists and is not a Delta table (no _delta_log; it holds {len(entries)} "
+            f"entries, e.g. {foreign[0]!r}); give an empty or new directory, or a Delta table",
+        )

@@ -8,7 +8,14 @@ from typing import Any
 from transforms.errors import ConfigError
 from transforms.secrets import REDACTED, is_secret_key, redact, redact_text
 
-__all__ = ["REDACTED", "consumer_config", "is_secret_key", "redact", "redact_text"]
+__all__ = [
+    "REDACTED",
+    "check_settings",
+    "consumer_config",
+    "is_secret_key",
+    "redact",
+    "redact_text",
+]
 
 # Settings the reader relies on; a user value that contradicts them is a configuration error.
 _REQUIRED = {"enable.partition.eof": True, "enable.auto.commit": False}
@@ -43,6 +50,40 @@ def consumer_config(bootstrap_servers: str, user_config: Mapping[str, Any]) -> d
                 "pipeline and its sink, not by auto-commit",
             )
     return {**_DEFAULTS, **user_config, **_REQUIRED, "bootstrap.servers": bootstrap_servers}
+
+
+_PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
+
+
+def check_settings(user_config: Mapping[str, Any]) -> None:
+    """Raises ConfigError when librdkafka rejects a setting's name or value.
+
+    Checked offline, on this machine, before anything is built: a consumer is made
+    (and closed) with the settings, except that ``security.protocol`` is checked by
+    name only, so no certificate or Kerberos set-up is needed where the job is
+    launched. Secret values never appear in the message.
+
+    >>> check_settings({"client.id": "me", "security.protocol": "SASL_SSL"})
+    >>> check_settings({"sasl.pasword": "hunter2"})
+    Traceback (most recent call last):
+    transforms.errors.ConfigError: consumer_config: No such configuration property: "sasl.pasword"
+    """
+    from confluent_kafka import Consumer, KafkaException
+
+    protocol = str(user_config.get("security.protocol", "plaintext"))
+    if protocol.lower() not in _PROTOCOLS:
+        raise ConfigError(
+            "consumer_config['security.protocol']",
+            f"expected one of {', '.join(_PROTOCOLS)}, got {protocol!r}",
+        )
+    probe = {k: v for k, v in user_config.items() if k != "security.protocol"}
+    try:  # log_level 0: a consumer without a broker would log that it has none
+        Consumer({**probe, "group.id": "dataplane-check", "log_level": 0}).close()
+    except KafkaException as err:
+        detail = err.args[0].str() if err.args else str(err)
+        raise ConfigError("consumer_config", redact_text(detail, user_config)) from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError("consumer_config", redact_text(str(err), user_config)) from None
 
 
 def _as_bool(value: Any) -> bool:
