@@ -112,12 +112,15 @@ from apache_beam.runners.direct.transform_evaluator import (
 from apache_beam.runners.direct.util import KeyedWorkItem, TransformResult
 from apache_beam.runners.direct.watermark_manager import WatermarkManager, _TransformWatermarks
 from apache_beam.transforms.trigger import _ReadModifyWriteStateTag
-from apache_beam.transforms.window import GlobalWindows
+from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import TIME_GRANULARITY, Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.deadletter import DeadLetter
 from transforms.errors import SourceUnavailableError
 from transforms.progress import set_gauge
+from transforms.record import Record
+from transforms.sinks.batching import row_bytes
 from transforms.sources.pubsub import event_time_ms
 from transforms.stop import stop_requested
 
@@ -136,6 +139,10 @@ WATERMARK_POS_INF = WatermarkManager.WATERMARK_POS_INF
 MAX_IN_FLIGHT = 20_000
 # Elements one call of a read may output before it is checkpointed (defect 9).
 MAX_PER_CALL = 5_000
+# The same two bounds in bytes (estimated: see approx_bytes). With large records a
+# count of elements alone let gigabytes wait between steps.
+MAX_IN_FLIGHT_BYTES = 128 << 20
+MAX_BYTES_PER_CALL = 16 << 20
 _PAUSE = Duration(seconds=0.1)
 # Beam's own (newest-first) queue of a stateful step, kept for the defect 7 test.
 BEAM_SERIAL_EVALUATION_STATE = direct_executor._SerialEvaluationState
@@ -211,13 +218,61 @@ def _oldest_pending(bundle: Any) -> Timestamp | None:
 _UNSEEN = object()
 
 
-def in_flight(watermarks: WatermarkManager) -> int:
-    """Elements in bundles waiting for a step, counted once per step that waits for them."""
-    return sum(
-        len(bundle._elements)
-        for step in list(watermarks._transform_to_watermarks.values())
-        for bundle in list(step._pending)
-    )
+def in_flight(watermarks: WatermarkManager) -> tuple[int, int]:
+    """Elements in bundles waiting for a step, and their bytes, once per step waiting for them."""
+    elements = size = 0
+    for step in list(watermarks._transform_to_watermarks.values()):
+        for bundle in list(step._pending):
+            elements += len(bundle._elements)
+            size += _pending_bytes(bundle)
+    return elements, size
+
+
+def reads_must_wait(watermarks: WatermarkManager) -> bool:
+    """Whether more waits between steps than the reads may add to (defect 9)."""
+    elements, size = in_flight(watermarks)
+    return elements > MAX_IN_FLIGHT or size > MAX_IN_FLIGHT_BYTES
+
+
+def approx_bytes(value: Any) -> int:
+    """About what an element holds: a record's key and value, a row's text and bytes.
+
+    >>> from transforms.record import make_record
+    >>> approx_bytes(make_record(source="kafka", stream="t", partition=0, position=0,
+    ...                          value=b"x" * 100, key=b"k", event_time_ms=0))
+    101
+    >>> approx_bytes(("table", [{"text": "abc"}, {"text": "de"}]))
+    5
+    """
+    if isinstance(value, (TimestampedValue, WindowedValue)):
+        value = value.value
+    if isinstance(value, Record):
+        return len(value.value or b"") + len(value.key or b"")
+    if isinstance(value, DeadLetter):
+        return approx_bytes(value.record)
+    if isinstance(value, dict):
+        return row_bytes(value)
+    if isinstance(value, (bytes, str)):
+        return len(value)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], list):
+        return sum(approx_bytes(item) for item in value[1])  # a (key, [rows]) pack
+    return 64
+
+
+def _pending_bytes(bundle: Any) -> int:
+    """The bytes of a bundle waiting for a step, found once (a committed bundle does not change)."""
+    size = bundle.__dict__.get("_dataplane_bytes")
+    if size is None:
+        size = 0
+        for entry in bundle._elements:
+            if hasattr(entry, "_initial_windowed_value"):  # stacked values
+                size += approx_bytes(entry._initial_windowed_value)
+                size += sum(approx_bytes(v) for v in entry._appended_values)
+            else:
+                size += approx_bytes(entry)
+        if bundle._committed:
+            bundle._dataplane_bytes = size
+    return int(size)
 
 
 def _refresh_watermark(self: _TransformWatermarks) -> bool:
@@ -305,11 +360,13 @@ class _ProcessKeyedElements(beam.PTransform):
 class _CollectingOutputHandler(OutputHandler):
     """Reads ``process()``'s whole output as soon as it is returned (defect 2).
 
-    Once a call has output ``MAX_PER_CALL`` elements, ``full`` is called (defect 9).
+    Once a call has output ``MAX_PER_CALL`` elements or ``MAX_BYTES_PER_CALL``
+    bytes, ``full`` is called (defect 9).
     """
 
     def __init__(self) -> None:
         self.outputs: list[Any] = []
+        self.size = 0
         self.full: Callable[[], None] = lambda: None
 
     def handle_process_outputs(
@@ -319,11 +376,12 @@ class _CollectingOutputHandler(OutputHandler):
             return
         for output in output_iter:
             self.outputs.append(output)
-            if len(self.outputs) == MAX_PER_CALL:
+            self.size += approx_bytes(output)
+            if len(self.outputs) >= MAX_PER_CALL or self.size >= MAX_BYTES_PER_CALL:
                 self.full()
 
     def take(self) -> list[Any]:
-        outputs, self.outputs = self.outputs, []
+        outputs, self.outputs, self.size = self.outputs, [], 0
         return outputs
 
 
@@ -413,9 +471,9 @@ class _SplittableProcessFn(beam.DoFn):
     watermark_hold_tag = _ReadModifyWriteStateTag("watermark_hold")
 
     def __init__(
-        self, caller: _SplittableCaller, step_context: Any, in_flight: Any = lambda: 0
+        self, caller: _SplittableCaller, step_context: Any, must_wait: Any = lambda: False
     ) -> None:
-        self._caller, self.step_context, self._in_flight = caller, step_context, in_flight
+        self._caller, self.step_context, self._must_wait = caller, step_context, must_wait
 
     def process(
         self,
@@ -431,7 +489,7 @@ class _SplittableProcessFn(beam.DoFn):
             if not isinstance(stored, tuple):  # already finished (a stale timer)
                 return
             value, timestamp = stored
-            if self._in_flight() > MAX_IN_FLIGHT:  # defect 9: the steps after it catch up
+            if self._must_wait():  # defect 9: the steps after it catch up
                 resume_at = Timestamp.now() + _PAUSE
                 state.set_timer(window, _RESUME_TIMER, beam.TimeDomain.REAL_TIME, resume_at)
                 return
@@ -521,7 +579,7 @@ class _SplittableEvaluator(_ProcessElementsEvaluator):
             )
         watermarks = evaluation_context._watermark_manager
         self._process_fn = _SplittableProcessFn(
-            callers[step], self._step_context, lambda: in_flight(watermarks)
+            callers[step], self._step_context, lambda: reads_must_wait(watermarks)
         )
         transform.dofn = self._process_fn
         self._par_do_evaluator = _MeteredParDoEvaluator(

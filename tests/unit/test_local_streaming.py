@@ -33,16 +33,20 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners.local_streaming import (
     BEAM_REFRESH_WATERMARK,
     BEAM_SERIAL_EVALUATION_STATE,
+    MAX_BYTES_PER_CALL,
+    MAX_IN_FLIGHT_BYTES,
     MAX_PER_CALL,
     LocalStreamingRunner,
     _FifoSerialEvaluationState,
     _refresh_watermark,
+    reads_must_wait,
 )
 from tests.helpers import finish_within
 from transforms.sinks.batching import BatchByKey
@@ -575,8 +579,8 @@ def test_beam_still_hands_out_a_due_timer_again_until_its_firing_ran() -> None:
 class _WaitingBundle:
     """A committed bundle that counts how often its elements are read."""
 
-    def __init__(self, timestamps: list[int]) -> None:
-        self._entries = [SimpleNamespace(timestamp=Timestamp(t)) for t in timestamps]
+    def __init__(self, timestamps: list[int], value: Any = None) -> None:
+        self._entries = [WindowedValue(value, Timestamp(t), (GlobalWindow(),)) for t in timestamps]
         self._committed = True
         self.reads = 0
 
@@ -657,3 +661,45 @@ def test_ours_checkpoints_a_call_after_max_per_call_outputs() -> None:
     starts = _SEEN["call starts"]
     assert len(starts) >= 4
     assert all(b - a <= MAX_PER_CALL for a, b in itertools.pairwise(starts))
+
+
+class _LargeCalls(_CountingCalls):
+    """Outputs rows of 1 MiB each, all in one call unless the runner checkpoints it."""
+
+    def _call(self, element: str, tracker: Any, watermark: Any) -> Iterator[Any]:
+        for value in super()._call(element, tracker, watermark):
+            _, position = value.value
+            yield TimestampedValue({"n": position, "blob": b"x" * (1 << 20)}, value.timestamp)
+
+
+class _Note(beam.DoFn):
+    def process(self, row: dict) -> None:
+        with _LOCK:
+            _SEEN.setdefault("out", []).append(row["n"])
+
+
+def test_ours_checkpoints_a_call_after_max_bytes_per_call() -> None:
+    per_call_rows = MAX_BYTES_PER_CALL >> 20
+    total = 3 * per_call_rows + 2
+
+    def build(p: beam.Pipeline) -> None:
+        _ = (
+            p
+            | beam.Create(["a"])
+            | beam.ParDo(_LargeCalls(total, per_call=total))  # would take all in one call
+            | beam.ParDo(_Note())
+        )
+
+    _run(LocalStreamingRunner(), build)
+    assert sorted(_SEEN["out"]) == list(range(total))
+    starts = _SEEN["call starts"]
+    assert len(starts) >= 4
+    assert all(b - a <= per_call_rows for a, b in itertools.pairwise(starts))
+
+
+def test_reads_wait_while_the_bytes_between_steps_are_over_the_bound() -> None:
+    row = {"blob": b"x" * (1 << 20)}
+    rows_over = (MAX_IN_FLIGHT_BYTES >> 20) + 1
+    for count, wait in ((rows_over, True), (4, False)):
+        step = _watermarks([_WaitingBundle([1] * count, value=row)])
+        assert reads_must_wait(SimpleNamespace(_transform_to_watermarks={"step": step})) is wait
