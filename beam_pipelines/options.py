@@ -310,7 +310,8 @@ def _shielded(flag: str, value: str) -> str:
 
 
 def _reference(value: str) -> str:
-    return keep(value).template
+    """A reference to ``value`` (a literal: ``$${`` stands for ``${``), kept in this process."""
+    return keep(resolve(value)).template
 
 
 def _shielded_url(value: str) -> str:

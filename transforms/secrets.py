@@ -304,16 +304,20 @@ def _shipped(ident: str) -> str:
     value = os.environ.get(_env_name(ident))
     if value is not None:
         return value
+    reference = f"${{dataplane-secret:{ident}}}"
+    if reference in _FOUND:
+        return _FOUND[reference]
     launch = ident.split(".", 1)[0]
     staged = os.environ.get("SEMI_PERSISTENT_DIRECTORY")
     if staged:
         path = Path(staged, _STAGED, f"dataplane-secrets-{launch}.json")
         if path.is_file():
             values = json.loads(path.read_text(encoding="utf-8"))
-            if ident in values:
-                return str(values[ident])
+            _FOUND.update((f"${{dataplane-secret:{i}}}", str(v)) for i, v in values.items())
+            if reference in _FOUND:
+                return _FOUND[reference]
     raise SecretUnavailableError(
-        f"${{dataplane-secret:{ident}}}",
+        reference,
         "a value given where the job was launched, not shipped to this process (the launcher "
         "stages it with the job; a runner that does not stage files needs ${env:NAME} or "
         "${gcp-secret:...} references instead)",

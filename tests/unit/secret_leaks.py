@@ -14,9 +14,12 @@ import base64
 import bz2
 import json
 import string
+import threading
+import urllib.request
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +253,42 @@ def _runner(exposure: Exposure, pipeline: beam.Pipeline, result: Any) -> None:
             json.loads(text), ensure_ascii=False
         )
         exposure.texts["Dataflow job (str)"] = str(job)
+
+
+class BasicAuthRegistry:
+    """A registry in front of which every request needs one user and password.
+
+    Counts the schema lookups by id (what workers ask for) and the refused requests.
+    """
+
+    def __init__(self, upstream: str, user_info: str) -> None:
+        expected = "Basic " + base64.b64encode(user_info.encode()).decode()
+        self.by_id = self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    proxy.refused += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                proxy.by_id += self.path.startswith("/schemas/ids/")
+                with urllib.request.urlopen(upstream + self.path) as answer:
+                    body, status = answer.read(), answer.status
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

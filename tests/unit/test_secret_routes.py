@@ -13,17 +13,13 @@ of a built job in a fresh process, as a worker does, and check what it gets:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +32,7 @@ from beam_pipelines import sentiment
 from beam_pipelines.publish import publish
 from beam_pipelines.tweetgen import generate_tweets
 from schemas.registry import LocalFileRegistry
-from tests.unit.secret_leaks import Exposures
+from tests.unit.secret_leaks import BasicAuthRegistry, Exposures
 
 ROOT = Path(__file__).resolve().parents[2]
 DATAFLOW = [
@@ -231,45 +227,9 @@ def test_secret_manager_references_are_read_where_they_are_used(
         resolve("${gcp-secret:projects/example-project/secrets/lake-key/versions/4}")
 
 
-class _BasicAuthProxy:
-    """A registry in front of which every request needs one user and password."""
-
-    def __init__(self, upstream: str, user_info: str) -> None:
-        expected = "Basic " + base64.b64encode(user_info.encode()).decode()
-        self.by_id = self.refused = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.headers.get("Authorization") != expected:
-                    proxy.refused += 1
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                proxy.by_id += self.path.startswith("/schemas/ids/")
-                with urllib.request.urlopen(upstream + self.path) as answer:
-                    body, status = answer.read(), answer.status
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def guarded_registry(registry_url: str) -> Iterator[_BasicAuthProxy]:
-    proxy = _BasicAuthProxy(registry_url, "user:reg-Hn4&tL8!")
+def guarded_registry(registry_url: str) -> Iterator[BasicAuthRegistry]:
+    proxy = BasicAuthRegistry(registry_url, "user:reg-Hn4&tL8!")
     yield proxy
     proxy.close()
 
@@ -282,7 +242,7 @@ def guarded_registry(registry_url: str) -> Iterator[_BasicAuthProxy]:
 )
 def test_local_workers_use_the_secret_given_on_the_command_line(
     workers: list[str],
-    guarded_registry: _BasicAuthProxy,
+    guarded_registry: BasicAuthRegistry,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

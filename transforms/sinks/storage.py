@@ -22,8 +22,9 @@ __all__ = ["arrow_filesystem", "check_output_location", "normalised_options"]
 
 _TRUE = {"1", "true", "yes", "on"}
 # What delta-rs leaves in a table's directory before its first commit lands (a crash
-# in between): data files, and partition directories (``column=value``).
-_DELTA_DATA = re.compile(r"part-\d+-[0-9a-f-]+-c\d+(\.[a-z0-9]+)*\.parquet")
+# in between): data files, half-written ones (object_store stages a local upload as
+# ``NAME#N``), and partition directories (``column=value``).
+_DELTA_DATA = re.compile(r"part-\d+-[0-9a-f-]+-c\d+(\.[a-z0-9]+)*\.parquet(#\d+)?")
 
 
 def normalised_options(options: Mapping[str, str] | None) -> dict[str, str]:

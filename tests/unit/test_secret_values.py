@@ -1,0 +1,94 @@
+"""Hiding a secret changes nothing about the value used: it round-trips through every path."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import string
+
+from apache_beam.internal import pickler
+from apache_beam.options.pipeline_options import PipelineOptions
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beam_pipelines.options import (
+    RegistryOptions,
+    SourceOptions,
+    kafka_settings,
+    shield_argv,
+    storage_options_from,
+)
+from transforms.secrets import REDACTED, conceal, is_secret_key
+
+# Anything a flag can hold, "${" only escaped as "$${" (a literal "${"); mixed classes,
+# so that no flag name or other text passes for the value.
+VALUES = st.text(
+    string.ascii_letters + string.digits + string.punctuation + " ", min_size=8, max_size=40
+).filter(
+    lambda v: (
+        v == v.strip()
+        and "${" not in v.replace("$${", "")
+        and any(c.isdigit() for c in v)
+        and any(c.isupper() for c in v)
+        and any(c.islower() for c in v)
+    )
+)
+
+
+def _meant(value: str) -> str:
+    return value.replace("$${", "${")
+
+
+@settings(max_examples=50, deadline=None)
+@given(value=VALUES)
+def test_a_concealed_value_is_the_value_and_pickles_without_it(value: str) -> None:
+    hidden = conceal(value)
+    assert hidden == _meant(value) and repr(hidden) == repr(REDACTED)
+    for dumped in (pickle.dumps(hidden), pickler.dumps({"k": hidden})):
+        assert _meant(value).encode() not in dumped
+    assert pickle.loads(pickle.dumps(hidden)) == _meant(value)
+    assert pickler.loads(pickler.dumps({"k": hidden}))["k"] == _meant(value)
+    assert copy.deepcopy(hidden) == _meant(value)
+
+
+@settings(max_examples=50, deadline=None)
+@given(value=VALUES, inline=st.booleans())
+def test_each_flag_hands_the_pipeline_the_value_given(value: str, inline: bool) -> None:
+    argv = shield_argv(
+        [
+            *(["--kafka_config", f"sasl.password={value}"] if inline else []),
+            *([] if inline else [f"--kafka_config=sasl.password={value}"]),
+            f"--storage_option=AWS_SECRET_ACCESS_KEY={value}",
+            "--s3_session_token",
+            value,
+            f"--registry_config=bearer.auth.token={value}",
+        ]
+    )
+    assert not any(_meant(value) in arg for arg in argv)
+    options = PipelineOptions(argv)
+    assert kafka_settings(options.view_as(SourceOptions))["sasl.password"] == _meant(value)
+    storage = storage_options_from(options) or {}
+    assert storage["AWS_SECRET_ACCESS_KEY"] == storage["AWS_SESSION_TOKEN"] == _meant(value)
+    registry = options.view_as(RegistryOptions).registry_config
+    assert registry == [argv[-1].split("=", 1)[1]] and "dataplane-secret" in registry[0]
+
+
+def test_secret_keys_of_every_carrier() -> None:
+    secret = [
+        "sasl.password",
+        "ssl.key.password",
+        "sasl.oauthbearer.client.secret",
+        "sasl.jaas.config",
+        "basic.auth.user.info",
+        "bearer.auth.token",
+        "AWS_SECRET_ACCESS_KEY",
+        "aws_session_token",
+        "GOOGLE_SERVICE_ACCOUNT_KEY",
+        "google_application_credentials",
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "azure_storage_sas_key",
+        "azure_storage_client_secret",
+        "azure_storage_connection_string",
+    ]
+    shown = ["sasl.username", "AWS_ACCESS_KEY_ID", "AWS_REGION", "bootstrap.servers", "url"]
+    assert all(map(is_secret_key, secret)) and not any(map(is_secret_key, shown))
