@@ -365,12 +365,14 @@ def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
         options.registry_config_file,
     )
     spec = options.registry
-    if spec and spec.startswith(("http://", "https://", "${")):
-        try:
+    try:
+        if spec and resolve(spec).startswith(("http://", "https://")):
             spec, config = _userinfo_to_config(spec, config)
-        except SecretUnavailableError as err:
-            raise ConfigError("--registry", str(err)) from None
-        _check_registry_config(spec, config)
+            _check_registry_config(spec, config)
+        elif spec:
+            spec = resolve(spec)
+    except SecretUnavailableError as err:
+        raise ConfigError("--registry", str(err)) from None
     try:
         return open_registry(spec, config)
     except ConfigError as err:
@@ -382,11 +384,12 @@ def _userinfo_to_config(spec: str, config: dict[str, str]) -> tuple[str, dict[st
     """The registry URLs without userinfo, and a password in them as ``basic.auth.user.info``.
 
     The registry client's HTTP library logs each request's URL: credentials in the
-    URL would be in the logs. The client takes the user info from the first URL.
+    URL would be in the logs. (The client, too, takes one user info for all URLs.)
     """
     resolved = resolve(spec)
     urls = [urlsplit(url.strip()) for url in resolved.split(",")]
-    if urls[0].password is None:
+    with_password = [n for n, url in enumerate(urls) if url.password is not None]
+    if not with_password:
         return resolved, config
     if "basic.auth.user.info" in config:
         raise ConfigError(
@@ -394,10 +397,14 @@ def _userinfo_to_config(spec: str, config: dict[str, str]) -> tuple[str, dict[st
             "basic.auth.user.info and a password in --registry: give the credentials once",
         )
     bare = ",".join(urlunsplit(u._replace(netloc=u.netloc.rpartition("@")[2])) for u in urls)
-    user_info = f"{unquote(urls[0].username or '')}:{unquote(urls[0].password)}"
-    given = urlsplit(spec.split(",")[0].strip())  # a reference stays one (resolved on workers)
-    template = f"{unquote(given.username or '')}:{unquote(given.password or '')}"
-    same = has_reference(template) and resolve(template) == user_info
+    first = urls[with_password[0]]
+    user_info = f"{unquote(first.username or '')}:{unquote(first.password or '')}"
+    try:  # a reference stays one (resolved again on each worker)
+        given = urlsplit(spec.split(",")[with_password[0]].strip())
+        template = f"{unquote(given.username or '')}:{unquote(given.password or '')}"
+        same = has_reference(template) and resolve(template) == user_info
+    except (ValueError, IndexError):
+        same = False
     return bare, {**config, "basic.auth.user.info": resolve(template) if same else keep(user_info)}
 
 

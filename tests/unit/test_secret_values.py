@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import pickle
 import string
+from pathlib import Path
 
+import pytest
 from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from beam_pipelines.options import (
     RegistryOptions,
     SourceOptions,
     kafka_settings,
+    open_registry_from,
     shield_argv,
     storage_options_from,
 )
@@ -92,3 +95,30 @@ def test_secret_keys_of_every_carrier() -> None:
     ]
     shown = ["sasl.username", "AWS_ACCESS_KEY_ID", "AWS_REGION", "bootstrap.servers", "url"]
     assert all(map(is_secret_key, secret)) and not any(map(is_secret_key, shown))
+
+
+def test_a_registry_url_password_moves_out_of_the_url(
+    registry_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry client's HTTP library logs each request's URL: no password may be in it."""
+    host = registry_url.split("://", 1)[1]
+    monkeypatch.setenv("DATAPLANE_TEST_REGISTRY_PASSWORD", "pw-Xy:Z9!")
+    for url, user_info, travels_as in [
+        (f"http://bob:p%40ss-W0rd@{host}", "bob:p@ss-W0rd", "${dataplane-secret:"),
+        (
+            f"http://127.0.0.1:9,http://bob:${{env:DATAPLANE_TEST_REGISTRY_PASSWORD}}@{host}",
+            "bob:pw-Xy:Z9!",
+            "bob:${env:DATAPLANE_TEST_REGISTRY_PASSWORD}",
+        ),
+    ]:
+        registry = open_registry_from(RegistryOptions(shield_argv([f"--registry={url}"])))
+        config = registry._config  # type: ignore[attr-defined]
+        assert "@" not in config["url"] and config["basic.auth.user.info"] == user_info
+        assert config["basic.auth.user.info"].template.startswith(travels_as)
+        assert registry.get("tweet").subject == "tweet"
+
+
+def test_a_local_registry_may_be_a_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAPLANE_TEST_SCHEMAS", str(Path(__file__).parents[2] / "schemas"))
+    options = RegistryOptions(["--registry=${env:DATAPLANE_TEST_SCHEMAS}"])
+    assert "tweet" in open_registry_from(options).subjects()
