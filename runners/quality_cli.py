@@ -64,7 +64,11 @@ def storage_from_items(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError("--storage_option", f"expected KEY=VALUE, got {key!r}")
+            # The item is not shown: without its '=' it may be a bare secret value.
+            raise ConfigError(
+                "--storage_option",
+                f"expected KEY=VALUE, got an item of {len(item)} characters without a KEY=",
+            )
         options[key] = value
     return normalised_options(options)
 
