@@ -206,3 +206,25 @@ def test_partition_paths_name_the_hour_and_sort_as_their_times(a: int, b: int) -
     assert timedelta(0) <= _EPOCH + timedelta(milliseconds=a) - hour < timedelta(hours=1)
     if a <= b:
         assert path <= partition_of(b)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40), min_size=1, max_size=30),
+    st.integers(1, 5),
+    st.integers(1, 100),
+)
+def test_batches_hold_every_row_once_within_their_bounds(
+    blobs: list[bytes], size: int, max_bytes: int
+) -> None:
+    from transforms.sinks.batching import BatchPerTable, row_bytes
+
+    rows = [{"n": n, "blob": blob} for n, blob in enumerate(blobs)]
+    (batches,) = collect(
+        lambda p: p | beam.Create(rows) | BatchPerTable("/t", size, 5.0, max_bytes)
+    )
+    assert sorted(r["n"] for _, batch in batches for r in batch) == list(range(len(rows)))
+    for _, batch in batches:
+        assert len(batch) <= size
+        # Only the last row may take a batch over max_bytes.
+        assert sum(row_bytes(r) for r in batch[:-1]) < max_bytes

@@ -132,7 +132,7 @@ class _PackBundle(beam.DoFn):
         rows.append(row)
         weight += row_bytes(row)
         if len(rows) >= self._size or weight >= self._max_bytes:
-            del self._packs[(key, window)]
+            self._packs.pop((key, window), None)
             yield WindowedValue((key, rows), min(oldest, timestamp), (window,))
             return
         self._packs[(key, window)] = (min(oldest, timestamp), rows, weight)
