@@ -20,8 +20,9 @@ $(STAMP): setup.py pyproject.toml
 demo: install
 	$(BIN)/python -m beam_pipelines.demo
 
+# Two workers, each file's tests on one of them (module fixtures and file order kept).
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 check: install
 	$(BIN)/ruff check .

