@@ -127,6 +127,23 @@ def secret_flags(
     ]
 
 
+def assert_hidden(
+    secrets: dict[str, str], seen: Exposures, caplog: Any, capfd: Any
+) -> tuple[str, str]:
+    """Fails naming each secret found in what ``seen`` caught, the logs or the output."""
+    out, err = capfd.readouterr()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for name, secret in secrets.items():
+        where = seen.leaked(secret)
+        where += [
+            label
+            for label, text in (("logs", logged), ("stdout", out), ("stderr", err))
+            if leaks(secret, text)
+        ]
+        assert not where, f"the {name} secret shows in: {', '.join(where)}"
+    return out, err
+
+
 def leaks(secret: str, blob: str | bytes, *, depth: int = 0) -> bool:
     """Whether ``secret`` is in ``blob``, also inside base64, bz2 and zlib payloads in it."""
     data = blob.encode("utf-8", "surrogatepass") if isinstance(blob, str) else blob

@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 from beam_pipelines import sentiment, telemetry
 from beam_pipelines.publish import publish
 from beam_pipelines.tweetgen import generate_tweets
-from tests.unit.secret_leaks import Exposures, carried, leaks, secret_flags, secret_sets
+from tests.unit.secret_leaks import (
+    Exposures,
+    assert_hidden,
+    carried,
+    leaks,
+    secret_flags,
+    secret_sets,
+)
 
 # No shrinking: each example is a whole pipeline launch; a failure names the carrier.
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -57,22 +64,6 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> Exposures:
     return Exposures().install(monkeypatch)
 
 
-def _assert_hidden(
-    secrets: dict[str, str], seen: Exposures, caplog: Any, capfd: Any
-) -> tuple[str, str]:
-    out, err = capfd.readouterr()
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    for name, secret in secrets.items():
-        where = seen.leaked(secret)
-        where += [
-            label
-            for label, text in (("logs", logged), ("stdout", out), ("stderr", err))
-            if leaks(secret, text)
-        ]
-        assert not where, f"the {name} secret shows in: {', '.join(where)}"
-    return out, err
-
-
 @pytest.mark.parametrize("module", [sentiment, telemetry], ids=["sentiment", "telemetry"])
 @SETUP
 @given(secrets=secret_sets(), with_url_password=st.booleans())
@@ -99,7 +90,7 @@ def test_a_dataflow_job_holds_no_secret(
     code = module.main([f"--source={source}", *OUTPUTS[module], *DATAFLOW, *flags])
 
     assert code == 0
-    out, err = _assert_hidden(
+    out, err = assert_hidden(
         carried(secrets, with_url_password=with_url_password), seen, caplog, capfd
     )
     assert "dry run: built the job for DataflowRunner" in out
@@ -141,7 +132,7 @@ def test_a_local_run_holds_no_secret_and_its_workers_have_them(
     )
 
     assert code == 0
-    _assert_hidden(carried(secrets, with_url_password=with_url_password), seen, caplog, capfd)
+    assert_hidden(carried(secrets, with_url_password=with_url_password), seen, caplog, capfd)
     rows = DeltaTable(str(lake / "tweets")).to_pyarrow_table().num_rows
     letters = DeltaTable(str(lake / "dead_letters")).to_pyarrow_table().num_rows
     assert rows + letters == 20  # the workers opened the registry and the tables
