@@ -106,13 +106,24 @@ class LocalService:
         return dict(os.environ)
 
     def start(self) -> LocalService:
-        self._process = subprocess.Popen(
-            self.command(),
-            env=self.environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        # $DATAPLANE_SERVICE_LOG_DIR keeps each service's output (e.g. to see why an
+        # emulator exited in a long trial); it is discarded otherwise.
+        log_dir = os.environ.get("DATAPLANE_SERVICE_LOG_DIR")
+        sink: Any = subprocess.DEVNULL
+        if log_dir:
+            name = self.name.replace(" ", "-").replace("/", "-")
+            sink = open(Path(log_dir) / f"{name}-{self.port}.log", "ab")  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                self.command(),
+                env=self.environment(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if log_dir:
+                sink.close()  # the child has its own copy
         self._wait_until_listening()
         return self
 
@@ -398,6 +409,14 @@ def _bin_path() -> str:
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
+_KINESALITE_ON_LOOPBACK = (
+    "var options = JSON.parse(process.argv[2]);"
+    "var server = require(process.argv[1])(options).listen(options.port, '127.0.0.1', function () {"
+    "  console.log('Listening at http://127.0.0.1:' + server.address().port);"
+    "});"
+)
+
+
 class LocalKinesalite(LocalService):
     """kinesalite, a Kinesis emulator with realistic sequence numbers and resharding.
 
@@ -427,9 +446,23 @@ class LocalKinesalite(LocalService):
             raise ConfigError(
                 "KINESALITE_BIN", "kinesalite not found; `npm install kinesalite` or set it"
             )
-        fast = ["--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]
-        kept = ["--path", self._path] if self._path else []
-        return [binary, "--port", str(self.port), "--shardLimit", "100", *fast, *kept]
+        options: dict[str, Any] = {
+            "port": self.port,
+            "shardLimit": 100,
+            "createStreamMs": 0,
+            "deleteStreamMs": 0,
+            "updateStreamMs": 0,
+        }
+        if self._path:
+            options["path"] = self._path
+        module = Path(binary).resolve().with_name("index.js")
+        node = shutil.which("node")
+        if node is None or not module.is_file():  # a binary of its own ($KINESALITE_BIN)
+            flags = [f"--{k}={v}" for k, v in options.items() if k != "port"]
+            return [binary, "--port", str(self.port), *flags]
+        # kinesalite's own command listens on every interface; this is the same
+        # server listening on the loopback interface only.
+        return [node, "-e", _KINESALITE_ON_LOOPBACK, str(module), json.dumps(options)]
 
     def __enter__(self) -> LocalKinesalite:
         self.start()
