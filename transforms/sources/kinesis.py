@@ -217,6 +217,8 @@ class _ReadShardsDoFn(beam.DoFn):
             now = time.monotonic()
             due = [s for s in ready if next_call.get(s.shard_id, 0.0) <= now]
             for state in due:
+                if state.shard_id not in tracker.current_restriction().shards:
+                    return  # a checkpoint during this call gave the shard to the residual
                 outcome = yield from self._poll(state, tracker, watermark, backoff)
                 if outcome is None:
                     return  # the runner took the rest (checkpoint) or the budget is spent
@@ -269,7 +271,10 @@ class _ReadShardsDoFn(beam.DoFn):
             ):
                 return "ended" if tracker.try_claim(("end", state.shard_id, {})) else None
             sequence = item["SequenceNumber"]
-            before = tracker.current_restriction().shards[state.shard_id].last_sequence
+            current = tracker.current_restriction().shards.get(state.shard_id)
+            if current is None:  # a checkpoint gave the shard to the residual
+                return None
+            before = current.last_sequence
             if not tracker.try_claim(("record", state.shard_id, sequence)):
                 return None
             yield self._to_record(state.shard_id, item, arrival_ms, watermark, before)
