@@ -9,6 +9,7 @@ PACKAGES = ("beam_pipelines", "transforms", "schemas", "runners")
 setup(
     name="beam-dataplane",
     version="0.1.0",
+    license="Apache-2.0",
     description=(
         "Streaming data-plane transforms for Apache Beam: pure-Python Kafka ingest, schema "
         "validation with dead letters, featurizers, exactly-once Delta Lake sinks."
