@@ -99,6 +99,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         consumer_config=kafka_settings(source),
         partition_discovery_s=source.partition_discovery_s,
         resume_from=ResumeFrom.of(tables, storage) if sink.resume else None,
+        storage_options=storage,
     )
     write_args = {
         "batch_size": sink.batch_size,

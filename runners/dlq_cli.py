@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runners.pipelines_cli import pipeline_module
+from runners.quality_cli import add_storage_option_flag
 from transforms.errors import ConfigError
 from transforms.sources.deadletters import REPLAYED_OK, letters_to_replay
 
@@ -61,12 +62,17 @@ def add_dlq_command(groups: Any) -> None:
     run.add_argument(
         "--failures", help="table for letters that fail again (default: TABLE_replays/ID)"
     )
+    add_storage_option_flag(run)
     run.set_defaults(run=_replay_command, takes_flags=True)
-    run.epilog = "Everything after -- goes to the pipeline (--output at least)."
+    run.epilog = (
+        "Everything after -- goes to the pipeline (--output at least). The tables are opened "
+        "with the pipeline's storage flags (--storage_option, --storage_config_file, --s3_*); "
+        "--storage_option items before -- are passed on to the pipeline too."
+    )
 
 
 def _replay_command(args: argparse.Namespace) -> int:
-    flags = args.extra
+    flags = [*args.extra, *(f"--storage_option={item}" for item in args.storage_option)]
     report = replay(
         args.pipeline,
         args.table,
@@ -104,7 +110,10 @@ def replay(
             "records alone would not recompute",
         )
     output = _flag(flags, "--output")
-    letters = letters_to_replay(table, error_types=error_types, stages=stages)
+    storage = _storage(flags)
+    letters = letters_to_replay(
+        table, storage_options=storage, error_types=error_types, stages=stages
+    )
     report = ReplayReport(uuid.uuid4().hex[:12], letters.num_rows)
     if letters.num_rows == 0:
         return report
@@ -122,9 +131,18 @@ def replay(
             "--no_resume",
         ]
     )
-    outcomes = _outcomes(letters["_record_id"], output, report)
-    _mark(table, outcomes, report.replay_id)
+    outcomes = _outcomes(letters["_record_id"], output, report, storage)
+    _mark(table, outcomes, report.replay_id, storage)
     return report
+
+
+def _storage(flags: Sequence[str]) -> dict[str, str] | None:
+    """The storage options the pipeline itself reads from ``flags``, for the same tables."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from beam_pipelines.options import storage_options_from
+
+    return storage_options_from(PipelineOptions(list(flags)))
 
 
 def _flag(flags: Sequence[str], name: str) -> str:
@@ -136,26 +154,28 @@ def _flag(flags: Sequence[str], name: str) -> str:
     raise ConfigError(name, "required after --: the output table the pipeline writes")
 
 
-def _ids_in(table: str, ids: pa.Array) -> set[str]:
+def _ids_in(table: str, ids: pa.Array, storage: dict[str, str] | None) -> set[str]:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        dataset = DeltaTable(table).to_pyarrow_dataset()
+        dataset = DeltaTable(table, storage_options=storage).to_pyarrow_dataset()
     except TableNotFoundError:
         return set()
     found = dataset.to_table(columns=["_record_id"], filter=pc.field("_record_id").isin(ids))
     return set(found["_record_id"].to_pylist())
 
 
-def _outcomes(ids: pa.ChunkedArray, output: str, report: ReplayReport) -> dict[str, str]:
+def _outcomes(
+    ids: pa.ChunkedArray, output: str, report: ReplayReport, storage: dict[str, str] | None
+) -> dict[str, str]:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     wanted = ids.combine_chunks()
-    written = _ids_in(output, wanted)
+    written = _ids_in(output, wanted, storage)
     try:
-        failed = DeltaTable(report.failures_table).to_pyarrow_table(
+        failed = DeltaTable(report.failures_table, storage_options=storage).to_pyarrow_table(
             columns=["_record_id", "error_type"]
         )
         reasons = dict(zip(*(failed[c].to_pylist() for c in failed.column_names), strict=True))
@@ -173,12 +193,14 @@ def _outcomes(ids: pa.ChunkedArray, output: str, report: ReplayReport) -> dict[s
     return outcomes
 
 
-def _mark(table: str, outcomes: dict[str, str], replay_id: str) -> None:
+def _mark(
+    table: str, outcomes: dict[str, str], replay_id: str, storage: dict[str, str] | None
+) -> None:
     """Sets the replay columns of the replayed letters (adding them to an older table)."""
     from deltalake import DeltaTable, Field
     from deltalake.schema import PrimitiveType
 
-    dlq = DeltaTable(table)
+    dlq = DeltaTable(table, storage_options=storage)
     have = set(dlq.schema().to_arrow().names)
     missing = [
         Field(name, PrimitiveType(kind), nullable=True)

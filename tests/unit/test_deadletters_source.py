@@ -58,7 +58,7 @@ def test_filters_by_reason_and_stage_and_skips_letters_already_written(dlq):
     from runners.dlq_cli import _mark
 
     ids = letters_to_replay(uri, error_types=["PoisonRecord"])["_record_id"].to_pylist()
-    _mark(uri, {ids[0]: "written", ids[1]: "failed again: X"}, "r1")
+    _mark(uri, {ids[0]: "written", ids[1]: "failed again: X"}, "r1", None)
     assert letters_to_replay(uri).num_rows == 8
     assert letters_to_replay(uri, include_replayed=True).num_rows == 9
     marked = DeltaTable(uri).to_pyarrow_table().to_pylist()

@@ -32,13 +32,15 @@ def read_from_uri(
     consumer_config: Mapping[str, Any] | None = None,
     resume_from: ResumeFrom | None = None,
     partition_discovery_s: float = 30.0,
+    storage_options: Mapping[str, str] | None = None,
 ) -> beam.PTransform:
     """A source transform for ``uri``; every source emits the same Record envelope.
 
     ``resume_from`` (Kafka and Kinesis) starts each partition or shard right after
     the frontier the pipeline's Delta tables recorded; other sources ignore it.
     ``partition_discovery_s``: how often a streaming Kafka read looks for new
-    partitions (0: never).
+    partitions (0: never). ``storage_options`` (delta-rs) open a ``dlq:`` table on object
+    storage.
 
     Supported:
 
@@ -80,7 +82,8 @@ def read_from_uri(
     if parts.scheme == "file":
         return _files(parts.netloc + parts.path, query, max_records)
     if parts.scheme == "dlq":
-        return _dead_letters(uri.split(":", 1)[1].split("?", 1)[0], query)
+        table = uri.split(":", 1)[1].split("?", 1)[0]
+        return _dead_letters(table, query, storage_options)
     raise ConfigError("--source", f"expected {_EXPECTED}; got {uri!r}")
 
 
@@ -160,7 +163,9 @@ def _pubsub(
     )
 
 
-def _dead_letters(table: str, query: dict[str, list[str]]) -> beam.PTransform:
+def _dead_letters(
+    table: str, query: dict[str, list[str]], storage_options: Mapping[str, str] | None
+) -> beam.PTransform:
     from transforms.sources.deadletters import ReadDeadLetters
 
     _check_params("dlq", query, _DLQ_PARAMS)
@@ -175,6 +180,7 @@ def _dead_letters(table: str, query: dict[str, list[str]]) -> beam.PTransform:
         error_types=listed("error_type"),
         stages=listed("stage"),
         include_replayed=(_last(query, "include_replayed") or "").lower() == "true",
+        storage_options=dict(storage_options) if storage_options else None,
     )
 
 
