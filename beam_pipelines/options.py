@@ -138,6 +138,14 @@ class DeltaSinkOptions(PipelineOptions):
             "instead of resuming after the progress recorded in the output tables' logs",
         )
         parser.add_argument(
+            "--schema_mode",
+            choices=("strict", "merge"),
+            default="strict",
+            help="strict: rows must fit the output table's schema; merge: columns the "
+            "pipeline's schema adds (nullable) are added to an existing table (delta-rs "
+            "schema merge)",
+        )
+        parser.add_argument(
             "--compact_every_s",
             type=float,
             default=0.0,
