@@ -18,7 +18,17 @@ __all__ = [
 ]
 
 # Settings the reader relies on; a user value that contradicts them is a configuration error.
-_REQUIRED = {"enable.partition.eof": True, "enable.auto.commit": False}
+# A read never creates a topic: a misspelled one is an error naming it, not an empty run.
+_REQUIRED = {
+    "enable.partition.eof": True,
+    "enable.auto.commit": False,
+    "allow.auto.create.topics": False,
+}
+_WHY = {
+    "enable.partition.eof": "bounded reads end at each partition's end",
+    "enable.auto.commit": "offsets are tracked by the pipeline and its sink, not by auto-commit",
+    "allow.auto.create.topics": "a read never creates the topic it reads",
+}
 _DEFAULTS: dict[str, Any] = {
     "group.id": "beam-dataplane",
     "enable.auto.offset.store": False,
@@ -46,8 +56,7 @@ def consumer_config(bootstrap_servers: str, user_config: Mapping[str, Any]) -> d
         if key in user_config and _as_bool(user_config[key]) != needed:
             raise ConfigError(
                 f"consumer_config[{key!r}]",
-                f"the reader needs {key}={str(needed).lower()}; offsets are tracked by the "
-                "pipeline and its sink, not by auto-commit",
+                f"the reader needs {key}={str(needed).lower()}: {_WHY[key]}",
             )
     return {**_DEFAULTS, **user_config, **_REQUIRED, "bootstrap.servers": bootstrap_servers}
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from transforms.errors import SourceUnavailableError
+from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.secrets import redact_text
 from transforms.stop import stop_requested
 
@@ -47,14 +47,16 @@ def _wait_for_kafka(servers: str, topic: str, timeout_s: float, config: Mapping[
     # log_level 0: librdkafka would log every refused connection; the error below says it once.
     settings = {**config, "bootstrap.servers": servers, "log_level": 0}
     settings.pop("group.id", None)
-    admin = AdminClient({k: v for k, v in settings.items() if not k.startswith("enable.")})
+    consumer_only = ("enable.", "allow.auto.create.topics")
+    admin = AdminClient({k: v for k, v in settings.items() if not k.startswith(consumer_only)})
     deadline = time.monotonic() + timeout_s
     while True:  # in short waits, so that a Ctrl-C meanwhile is seen
         try:
-            admin.list_topics(
-                topic or None, timeout=max(min(1.0, deadline - time.monotonic()), 0.1)
-            )
-            return
+            # Every topic's metadata, not the topic's own: a request naming a topic makes
+            # brokers that auto-create topics create it.
+            topics = admin.list_topics(
+                timeout=max(min(1.0, deadline - time.monotonic()), 0.1)
+            ).topics
         except KafkaException as err:
             if stop_requested():
                 raise KeyboardInterrupt from None
@@ -65,6 +67,18 @@ def _wait_for_kafka(servers: str, topic: str, timeout_s: float, config: Mapping[
                 f"(--source_timeout_s): {err.args[0].str() if err.args else err}"
             )
             raise SourceUnavailableError(redact_text(message, settings)) from None
+        if topic and topic not in topics:
+            raise ConfigError(
+                "--source",
+                f"Kafka topic {topic!r} does not exist at {servers} (a read never creates "
+                f"one); topics there: {_some(sorted(topics))}",
+            )
+        return
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return (shown + f" and {len(names) - most} more") if len(names) > most else shown or "none"
 
 
 def _wait_for_kinesis(stream: str, query: dict[str, list[str]], timeout_s: float) -> None:
