@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.base import RegistryUnavailableError
 from schemas.codecs import encode_framed
 from schemas.confluent import ConfluentRegistry
-from schemas.registry import LocalFileRegistry
+from schemas.registry import LocalFileRegistry, schema_id_for
 from schemas.wire import frame
 from transforms.errors import ConfigError
 from transforms.record import make_record
@@ -274,3 +274,141 @@ def test_a_json_schema_ref_to_another_document_is_not_followed(scheme, tmp_path)
         "properties": {"a": {"$ref": "#/definitions/s"}},
     }
     assert JsonCodec(local).decode(b'{"a": "x"}') == {"a": "x"}
+
+
+# --- FormatMismatch, UnusableSchema and unknown ids that become known -------------------
+
+
+def _write(root, subject, version, schema):
+    (root / subject).mkdir(exist_ok=True)
+    suffix = ".avsc" if isinstance(schema, dict) and schema.get("type") == "record" else ".json"
+    (root / subject / f"{version}{suffix}").write_text(json.dumps(schema))
+
+
+AVRO_S = {"type": "record", "name": "S", "fields": [{"name": "a", "type": "string"}]}
+JSON_S = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@pytest.fixture
+def mixed_registry(tmp_path):
+    """Subject ``m``: version 1 Avro, version 2 JSON Schema; ``u``: an unusable version 1."""
+    _write(tmp_path, "m", 1, AVRO_S)
+    _write(tmp_path, "m", 2, JSON_S)
+    _write(tmp_path, "u", 1, {"type": "nonsense"})  # fastjsonschema: "Unknown type"
+    _write(tmp_path, "u", 2, JSON_S)
+    return LocalFileRegistry(tmp_path)
+
+
+def test_a_frame_of_the_other_format_in_the_same_subject_is_a_format_mismatch(mixed_registry):
+    avro, json_schema = mixed_registry.get("m", 1), mixed_registry.get("m", 2)
+    avro_value, json_value = encode_framed(avro, {"a": "x"}), encode_framed(json_schema, {"a": "x"})
+    with pytest.raises(Rejected, match=r"schema id \d+ is avro; expected json") as caught:
+        RecordDecoder(mixed_registry, json_schema).decode(avro_value)
+    assert (caught.value.reason, caught.value.schema_id) == ("FormatMismatch", avro.schema_id)
+    assert _reason(RecordDecoder(mixed_registry, avro), json_value) == "FormatMismatch"
+    # The same frames decode for a reader of their own format.
+    assert RecordDecoder(mixed_registry, json_schema).decode(json_value) == {"a": "x"}
+    assert RecordDecoder(mixed_registry, avro).decode(avro_value) == {"a": "x"}
+
+
+def test_a_json_frame_for_an_avro_only_decoder_is_a_format_mismatch():
+    value = encode_framed(TWEET, GOOD_TWEET)
+    assert _reason(RecordDecoder(REGISTRY, TWEET, "avro"), value) == "FormatMismatch"
+    assert RecordDecoder(REGISTRY, TWEET, "json").decode(value)["id"] == "1"
+
+
+def test_a_writer_schema_that_does_not_compile_is_an_unusable_schema(mixed_registry):
+    bad = mixed_registry.get("u", 1)
+    value = frame(bad.schema_id, b'{"a": "x"}')
+    with pytest.raises(Rejected, match=r"cannot be compiled: Unknown type") as caught:
+        RecordDecoder(mixed_registry, mixed_registry.get("u", 2)).decode(value)
+    assert (caught.value.reason, caught.value.schema_id) == ("UnusableSchema", bad.schema_id)
+
+
+def test_transform_dead_letters_format_mismatch_and_unusable_schema(mixed_registry):
+    m1, m2 = mixed_registry.get("m", 1), mixed_registry.get("m", 2)
+    values = [encode_framed(m2, {"a": "ok"}), encode_framed(m1, {"a": "x"})]
+    with TestPipeline() as p:
+        rows, dead = (
+            p | beam.Create(_records(values)) | DecodeAndValidate(mixed_registry, subject="m")
+        )
+        assert_that(rows | beam.Map(lambda r: r["a"]), equal_to(["ok"]), label="rows")
+        assert_that(
+            dead | beam.Map(lambda d: (d.record.position, d.error_type, d.schema_id)),
+            equal_to([("1", "FormatMismatch", m1.schema_id)]),
+            label="dead",
+        )
+    u1 = mixed_registry.get("u", 1)
+    with TestPipeline() as p:
+        _, dead = (
+            p
+            | beam.Create(_records([frame(u1.schema_id, b"{}")]))
+            | DecodeAndValidate(mixed_registry, subject="u")
+        )
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.schema_id)),
+            equal_to([("UnusableSchema", u1.schema_id)]),
+        )
+
+
+class _DirectoryRegistry(LocalFileRegistry):
+    """A file registry that rereads its directory on every id lookup (a registry that
+    learns new schemas while a pipeline runs), counting the lookups."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.lookups = 0
+
+    def by_id(self, schema_id):
+        self.lookups += 1
+        lookups, root = self.lookups, self.root
+        self.__init__(root)
+        self.lookups = lookups
+        return super().by_id(schema_id)
+
+
+class _Clock:
+    """Stands in for the ``time`` module in transforms.validate: a clock the test moves."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def test_an_unknown_schema_id_is_asked_again_after_the_retry_interval(tmp_path, monkeypatch):
+    import transforms.validate as validate
+
+    clock = _Clock()
+    monkeypatch.setattr(validate, "time", clock)
+    _write(tmp_path, "s", 1, JSON_S)
+    registry = _DirectoryRegistry(tmp_path)
+    reader = registry.get("s", 1)
+    decoder = RecordDecoder(registry, reader)
+    new_id = schema_id_for("s", 2)
+    value = frame(new_id, b'{"a": "x"}')
+    with pytest.raises(Rejected, match=f"the registry has no schema id {new_id}") as caught:
+        decoder.decode(value)
+    assert caught.value.reason == "UnknownSchemaId" and registry.lookups > 0
+    asked = registry.lookups
+    _write(tmp_path, "s", 2, JSON_S)  # the producer registers version 2
+    # Within the interval the miss is remembered: no request per record.
+    clock.now += validate._UNKNOWN_ID_RETRY_S - 0.001
+    assert _reason(decoder, value) == "UnknownSchemaId"
+    assert registry.lookups == asked
+    # After it, the registry is asked again and the record decodes.
+    clock.now += 0.001
+    assert decoder.decode(value) == {"a": "x"}
+    assert registry.lookups > asked
+    asked = registry.lookups
+    # And a known id is not asked again.
+    clock.now += 10 * validate._UNKNOWN_ID_RETRY_S
+    assert decoder.decode(value) == {"a": "x"}
+    assert registry.lookups == asked
+
+
+def test_the_unknown_id_retry_interval_is_bounded():
+    import transforms.validate as validate
+
+    assert 0 < validate._UNKNOWN_ID_RETRY_S <= 300

@@ -1,13 +1,17 @@
+import math
 import time
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given
+from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from transforms.errors import ConfigError
 from transforms.featurize import CleanText, ScoreSentiment
+from transforms.featurize.sentiment import sentiment_label
 from transforms.featurize.text import clean_text
 
 COORDS = {
@@ -102,3 +106,95 @@ def test_clean_text_rules():
     assert clean_text("a\u0000b\u200bc\n\nd") == "abc d"
     assert clean_text("@ann hi www.x.com", remove_mentions=True) == "hi"
     assert clean_text("\uff48\uff45\uff4c\uff4c\uff4f") == "hello"  # full-width letters
+
+
+# --- sentiment labels at and around their thresholds -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compound", "label"),
+    [
+        (0.05, "positive"),  # at the default threshold
+        (math.nextafter(0.05, 1.0), "positive"),
+        (math.nextafter(0.05, 0.0), "neutral"),  # just below it
+        (0.0, "neutral"),
+        (math.nextafter(-0.05, 0.0), "neutral"),
+        (-0.05, "negative"),  # at the negative threshold
+        (math.nextafter(-0.05, -1.0), "negative"),
+        (1.0, "positive"),
+        (-1.0, "negative"),
+    ],
+)
+def test_sentiment_label_at_and_around_the_default_threshold(compound, label):
+    assert sentiment_label(compound) == label
+
+
+_UNIT = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
+_THRESHOLD = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(compound=_UNIT, threshold=_THRESHOLD)
+def test_sentiment_label_is_the_documented_reading_of_the_threshold(compound, threshold):
+    # The documented rule: |compound| at or above the threshold is positive/negative.
+    label = sentiment_label(compound, threshold)
+    assert (label == "positive") == (compound >= threshold)
+    assert (label == "negative") == (compound <= -threshold and compound < threshold)
+    assert label in ("positive", "neutral", "negative")
+
+
+@given(threshold=_THRESHOLD.filter(lambda t: t > 0.0))
+def test_the_threshold_itself_labels_and_the_float_inside_it_does_not(threshold):
+    assert sentiment_label(threshold, threshold) == "positive"
+    assert sentiment_label(-threshold, threshold) == "negative"
+    inside = math.nextafter(threshold, 0.0)
+    assert sentiment_label(inside, threshold) == "neutral"
+    assert sentiment_label(-inside, threshold) == "neutral"
+
+
+@given(compound=_UNIT, threshold=_THRESHOLD.filter(lambda t: t > 0.0))
+def test_sentiment_labels_mirror_around_zero(compound, threshold):
+    mirror = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
+    assert sentiment_label(-compound, threshold) == mirror[sentiment_label(compound, threshold)]
+
+
+# VADER compounds of these texts (checked against vaderSentiment in the first case).
+LABEL_TEXTS = {"ok": 0.296, "fine": 0.2023, "meh": -0.0772, "bad": -0.5423, "not bad": 0.431}
+
+
+def _labels(texts, **kwargs):
+    with TestPipeline() as p:
+        scored, _ = (
+            p | beam.Create([{**COORDS, "text": t} for t in texts]) | ScoreSentiment(**kwargs)
+        )
+        labels = scored | beam.Map(lambda r: (r["text"], r["sentiment_label"]))
+        assert_that(labels, equal_to(list(texts.items())))
+
+
+def test_label_texts_have_the_compounds_the_label_tests_rely_on():
+    analyzer = SentimentIntensityAnalyzer()
+    assert {t: analyzer.polarity_scores(t)["compound"] for t in LABEL_TEXTS} == LABEL_TEXTS
+
+
+def test_score_sentiment_labels_with_the_default_threshold():
+    _labels({"meh": "negative", "The sky is blue.": "neutral", "fine": "positive"})
+
+
+def test_score_sentiment_labels_with_its_label_threshold_inclusive():
+    # 0.296 is exactly the compound of "ok": at the threshold is positive.
+    _labels(
+        {"ok": "positive", "fine": "neutral", "meh": "neutral", "bad": "negative"},
+        label_threshold=0.296,
+    )
+    # 0.5423 is exactly -compound of "bad": at the threshold is negative.
+    _labels({"bad": "negative", "not bad": "neutral", "ok": "neutral"}, label_threshold=0.5423)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_label_threshold_accepts_both_ends_of_its_range(threshold):
+    assert ScoreSentiment(label_threshold=threshold)._threshold == threshold
+
+
+@pytest.mark.parametrize("threshold", [math.nextafter(0.0, -1.0), math.nextafter(1.0, 2.0)])
+def test_label_threshold_refuses_just_outside_its_range(threshold):
+    with pytest.raises(ConfigError, match=r"label_threshold: must be within \[0, 1\]"):
+        ScoreSentiment(label_threshold=threshold)

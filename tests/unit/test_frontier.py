@@ -4,9 +4,17 @@ import random
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transforms.sinks.delta_commit import DeltaCommitter
-from transforms.sinks.frontier import CHAIN_START, PartitionProgress, Progress, segments
+from transforms.sinks.frontier import (
+    CHAIN_START,
+    PartitionProgress,
+    Progress,
+    advance,
+    segments,
+)
 from transforms.sinks.progress_log import ProgressLog, ResumeFrom, TableRef
 
 KEY = ("kafka", "t", "0")
@@ -132,3 +140,55 @@ def test_a_duplicate_only_batch_makes_no_version_and_keeps_progress(tmp_path):
     again = DeltaCommitter(uri, app_id="app").commit(_batch(links))
     assert again.version is None and again.rows_already_committed == 3
     assert ResumeFrom((TableRef(uri, "app"),)).frontiers("kafka", "t") == {"0": "2"}
+
+
+# --- several records naming the same predecessor: the furthest one wins ------------------
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        [("7", "5"), ("9", "5")],
+        [("9", "5"), ("7", "5")],
+        [("7", "5"), ("9", "5"), ("8", "5")],
+    ],
+)
+def test_segments_keep_the_furthest_follower_of_a_position(links):
+    # Offset 7 followed 5, then was compacted away and a re-read found 9 after 5.
+    assert segments(links) == {"5": "9"}
+
+
+def test_segments_follow_the_furthest_follower_into_the_rest_of_the_chain():
+    links = [("6", "start"), ("7", "6"), ("8", "7"), ("10", "6"), ("11", "10")]
+    # 7 -> 8 stays a run of its own: nothing the furthest follower leads to links to it.
+    assert segments(links) == {"7": "8", "start": "11"}
+    assert segments(list(reversed(links))) == {"7": "8", "start": "11"}
+
+
+def test_segments_compare_followers_as_integers_not_text():
+    assert segments([("10", "5"), ("9", "5")]) == {"5": "10"}
+    assert segments([("9", "5"), ("10", "5")]) == {"5": "10"}
+
+
+_POSITIONS = st.lists(st.integers(0, 200), min_size=1, max_size=30, unique=True).map(sorted)
+
+
+@st.composite
+def _links_with_competing_followers(draw):
+    """A chain read twice: the second read skips some records (compacted in between)."""
+    positions = draw(_POSITIONS)
+    first = _chain(positions)
+    kept = [p for p in positions if draw(st.booleans())] or positions[-1:]
+    second = _chain(kept)
+    links = draw(st.permutations(first + second))
+    return positions, links
+
+
+@given(_links_with_competing_followers(), st.randoms(use_true_random=False))
+def test_segments_do_not_depend_on_the_order_links_arrive_in(drawn, rng):
+    positions, links = drawn
+    shuffled = list(links)
+    rng.shuffle(shuffled)
+    assert segments(shuffled) == segments(links)
+    # Both reads start at "start" and end at the last record: one run covers them.
+    assert advance(None, segments(links)) == str(positions[-1])
