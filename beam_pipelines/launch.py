@@ -31,14 +31,16 @@ from beam_pipelines.options import (
     check_outputs,
     help_requested,
     kafka_settings,
+    metrics_port,
     print_help,
     shield_argv,
     storage_options_from,
 )
+from runners.metrics_http import serve_metrics
 from runners.presets import resolve_runner, runs_in_this_process
 from runners.profiles import expand_profile
 from transforms.errors import ConfigError, DataplaneError, SourceUnavailableError
-from transforms.progress import LOCAL_GAUGES
+from transforms.progress import LOCAL, LOCAL_GAUGES
 from transforms.secrets import Shipment
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
@@ -99,6 +101,7 @@ def _run(
     )
     runner = resolve_runner(options, bounded=not streaming)
     check_outputs(options, outputs or {})
+    port = metrics_port(options)
     every = options.get_all_options()
     dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
     if source.source and not dry_run and source.source_timeout_s > 0:
@@ -114,6 +117,13 @@ def _run(
             "this run's workers live in this process and would end with it; "
             "use it with a remote runner (flink, dataflow, portable without LOOPBACK)",
         )
+    if port is not None and not local:
+        raise ConfigError(
+            "--metrics_port",
+            "this run's workers are not in this process, so their counts are not here; "
+            "the runner exports the job's Beam metrics itself (Dataflow: Cloud Monitoring, "
+            "Flink: its metrics reporters)",
+        )
     pipeline = beam.Pipeline(runner=runner, options=options)
     build(pipeline, options)
     if dry_run and not _runner_dry_runs(runner):
@@ -122,10 +132,12 @@ def _run(
         clear_stop()
         raise KeyboardInterrupt
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
+    LOCAL.clear_gauges()
     started = time.monotonic()
     sink = options.view_as(DeltaSinkOptions)
     try:
         with (
+            serve_metrics(port, address=run.metrics_address),
             _ship_secrets(shipment, pipeline.options, local=local),
             _stop_on_signals(local=local),
             progress_display(

@@ -40,6 +40,7 @@ __all__ = [
     "help_requested",
     "kafka_settings",
     "max_record_bytes",
+    "metrics_port",
     "open_registry_from",
     "print_help",
     "require",
@@ -107,6 +108,59 @@ class RunOptions(PipelineOptions):
             help="off a terminal, a streaming run logs its progress (records read per second, "
             "rows committed, lag, watermark) this often; 0 turns it off",
         )
+        parser.add_argument(
+            "--metrics_port",
+            default=None,
+            metavar="PORT",
+            help="serve Prometheus metrics at http://ADDRESS:PORT/metrics while the run goes "
+            "on (local runners, PortableRunner with LOOPBACK workers); 0 picks a free port",
+        )
+        parser.add_argument(
+            "--metrics_address",
+            default="127.0.0.1",
+            help="the address /metrics listens on (0.0.0.0: every interface, e.g. in a "
+            "container scraped from outside)",
+        )
+        parser.add_argument(
+            "--lineage",
+            default=None,
+            metavar="URL|file:PATH|console",
+            help="send OpenLineage events (START, RUNNING, COMPLETE/FAIL) to this HTTP "
+            "endpoint (e.g. Marquez at http://host:5000), append them to a file, or print "
+            "them; without it the OpenLineage client's own configuration applies "
+            "(openlineage.yml, OPENLINEAGE_URL, OPENLINEAGE__TRANSPORT__* variables), if any",
+        )
+        parser.add_argument(
+            "--lineage_namespace",
+            default=None,
+            help="the OpenLineage job namespace (default: $OPENLINEAGE_NAMESPACE or dataplane)",
+        )
+        parser.add_argument(
+            "--lineage_interval_s",
+            type=float,
+            default=60.0,
+            help="a streaming run sends an OpenLineage RUNNING event this often",
+        )
+
+
+def metrics_port(options: PipelineOptions) -> int | None:
+    """The port ``--metrics_port`` asks for; None when it is not given.
+
+    >>> metrics_port(PipelineOptions(["--metrics_port", "9464"]))
+    9464
+    >>> metrics_port(PipelineOptions(["--metrics_port", "70000"]))
+    Traceback (most recent call last):
+    ...
+    transforms.errors.ConfigError: --metrics_port: expected a port from 0 to 65535, got 70000
+    """
+    value = options.view_as(RunOptions).metrics_port
+    if value is None:
+        return None
+    text = str(value).strip()
+    port = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    if port is None or not 0 <= port <= 65535:
+        raise ConfigError("--metrics_port", f"expected a port from 0 to 65535, got {text}")
+    return port
 
 
 class DeltaSinkOptions(PipelineOptions):

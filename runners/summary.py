@@ -12,7 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from transforms.progress import LOCAL_GAUGES, LOCAL_PROGRESS
+from transforms.progress import LOCAL, LOCAL_GAUGES, LOCAL_PROGRESS
+from transforms.sinks.commit_metrics import table_label
 
 __all__ = ["NoSummary", "ProgressMeter", "RunSummary", "TableStats", "progress_display"]
 
@@ -246,7 +247,7 @@ class ProgressMeter:
 
     >>> from transforms.progress import LOCAL_GAUGES, note, set_gauge
     >>> meter = ProgressMeter({"output": "/lake/t"})
-    >>> note("records_read", 5); note("rows_committed:/lake/t", 4)
+    >>> note("records_read", 5); note("rows_committed", 4, table="/lake/t")
     >>> set_gauge("lag_records kafka t[0]", 7); set_gauge("watermark_ms kafka t[0]", 0)
     >>> line = meter.line()
     >>> "5 records read" in line, "output 4" in line, "kafka t[0] 7 records" in line
@@ -259,6 +260,7 @@ class ProgressMeter:
         self._tables = {name: uri for name, uri in tables.items() if uri}
         self._start = self._last = time.monotonic()
         self._before = dict(LOCAL_PROGRESS)
+        self._before_tables = {uri: self._table_count(uri) for uri in self._tables.values()}
         self._last_read = 0
 
     def line(self) -> str:
@@ -285,8 +287,13 @@ class ProgressMeter:
         return " · ".join(parts)
 
     def _committed(self, uri: str | None) -> int:
-        name = f"rows_committed:{uri}" if uri else "rows_committed"
-        return LOCAL_PROGRESS[name] - self._before.get(name, 0)
+        if uri is None:
+            return LOCAL_PROGRESS["rows_committed"] - self._before.get("rows_committed", 0)
+        return self._table_count(uri) - self._before_tables.get(uri, 0)
+
+    @staticmethod
+    def _table_count(uri: str) -> int:
+        return int(LOCAL.counter("rows_committed", table=table_label(uri)))
 
 
 def _iso(ms: int) -> str:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from transforms.errors import ConfigError
+from transforms.progress import note
 from transforms.record import make_record_id
 
 __all__ = [
@@ -211,6 +212,7 @@ class _ValidateBatchDoFn(beam.DoFn):
         if committed.get("version") is not None:  # None: nothing new was committed
             report = self._runner.validate(committed["batch"])
             (self._passed if report.success else self._failed).inc()
+            note("quality_batches", result="passed" if report.success else "failed")
             for failure in report.failures:
                 Metrics.counter("dataplane.quality", f"failed.{failure.expectation}").inc()
             yield quality_row(committed["table"], committed["version"], report)

@@ -46,6 +46,7 @@ from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.errors import ConfigError
+from transforms.progress import note
 from transforms.stop import stop_requested, watermark_at_stop_ms
 
 __all__ = ["TOO_LATE_TAG", "WindowedAggregate", "window_starts"]
@@ -213,6 +214,7 @@ class _WindowedAggregateDoFn(beam.DoFn):
 
     def _pane(self, key: Any, window: _Window, timing: str, watermark_ms: int) -> Any:
         self._panes[timing].inc()
+        note("window_panes", timing=timing.lower())
         row = {
             self._spec.key_field: key,
             **self._combine.extract_output(window.accumulator),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -11,8 +12,8 @@ from apache_beam.metrics import Metrics
 
 from transforms.deadletter import DeadLetter, dead_letter_row
 from transforms.errors import ConfigError
-from transforms.progress import note
 from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.commit_metrics import note_commit
 from transforms.sinks.compaction import (
     CompactionSchedule,
     ScheduledCompaction,
@@ -101,13 +102,12 @@ class _CommitBatchDoFn(beam.DoFn):
         batch = rows_to_arrow(keyed_batch[1], self._schema)
         # Commits and compactions of this table in this process take turns.
         with table_lock(self._table_uri):
+            started = time.monotonic()
             outcome = self._committer.commit(batch)
+            note_commit(self._table_uri, batch, outcome, time.monotonic() - started)
             if self._compaction is not None and outcome.version is not None:
                 self._compaction.run_if_due()
         self._rows.inc(outcome.rows_written)
-        landed = outcome.rows_written + outcome.rows_already_committed
-        note("rows_committed", landed)
-        note(f"rows_committed:{self._table_uri}", landed)
         self._skipped.inc(outcome.rows_already_committed)
         (self._commits if outcome.version is not None else self._empty).inc()
         yield {

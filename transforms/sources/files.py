@@ -54,7 +54,7 @@ class _ReadFileDoFn(beam.DoFn):
                 return
             event_ms = modified_ms if event_ms is None else event_ms
             self._read.inc()
-            note("records_read")
+            note("records_read", source="file")
             record = make_record(
                 source="file",
                 stream=path,

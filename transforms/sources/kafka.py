@@ -378,7 +378,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             self._skipped.inc()
             return None
         self._read.inc()
-        note("records_read")
+        note("records_read", source="kafka", stream=element.topic, partition=str(element.partition))
         record: Record = make_record(
             source="kafka",
             stream=element.topic,

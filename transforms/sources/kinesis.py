@@ -363,7 +363,7 @@ class _ReadShardsDoFn(beam.DoFn):
         prev: str | None,
     ) -> TimestampedValue:
         self._read.inc()
-        note("records_read")
+        note("records_read", source="kinesis", stream=self._stream, partition=shard_id)
         record = make_record(
             source="kinesis",
             stream=self._stream,

@@ -118,7 +118,7 @@ class _PullDoFn(beam.DoFn):
             for received in messages:
                 pulled += 1
                 self._read.inc()
-                note("records_read")
+                note("records_read", source="pubsub", stream=subscription)
                 yield self._record(subscription, received.message), received.ack_id
 
     def _pull(self, subscription: str, count: int) -> list[Any]:
@@ -194,7 +194,7 @@ class _NativeToRecord(beam.DoFn):
 
     def process(self, message: Any, timestamp: Any = beam.DoFn.TimestampParam) -> Iterator[Record]:
         self._read.inc()
-        note("records_read")
+        note("records_read", source="pubsub", stream=self._stream)
         publish = getattr(message, "publish_time", None)
         publish_ms = int(publish.timestamp() * 1000) if publish else int(timestamp.micros // 1000)
         yield message_to_record(
