@@ -49,7 +49,7 @@ def checked_flags(argv: Sequence[str]) -> list[str]:
     parser = _parser()
     known = {name for action in parser._actions for name in action.option_strings}
     flags = [_alias(token, known) for token in argv]
-    _, unknown = parser.parse_known_args(flags)
+    unknown = _unknown(parser, flags)
     for token in unknown:
         if token == "--":
             break
@@ -76,6 +76,23 @@ class _Parser(_BeamArgumentParser):
             choices = problem.partition("(choose from ")[2].rstrip(")")
             raise ConfigError(flag, f"expected one of {choices}")
         raise ConfigError(flag, re.sub(r"'[^']*'", "the value", problem) or "invalid")
+
+
+def _unknown(parser: _BeamArgumentParser, flags: list[str]) -> list[str]:
+    try:
+        return parser.parse_known_args(flags)[1]
+    except ConfigError:
+        raise
+    except Exception as err:  # an option's own reader failed (Beam parses some values as JSON)
+        for index, token in enumerate(flags):
+            if token.startswith("--"):
+                try:
+                    parser.parse_known_args(flags[index : index + 2])
+                except Exception:
+                    name = token.split("=", 1)[0]
+                    problem = f"its value cannot be read ({type(err).__name__})"
+                    raise ConfigError(name, problem) from None
+        raise ConfigError("argv", f"the flags cannot be read ({type(err).__name__})") from None
 
 
 def _parser() -> _BeamArgumentParser:
