@@ -32,6 +32,10 @@ settings.register_profile(
 settings.register_profile(
     "compat-json-long", max_examples=20_000, deadline=None, suppress_health_check=_HEALTH
 )
+# Mutation runs (python -m tests.mutation) run these properties once per mutant.
+settings.register_profile(
+    "compat-json-mutation", max_examples=200, deadline=None, suppress_health_check=_HEALTH
+)
 PROFILE = settings.get_profile(os.environ.get("COMPAT_JSON_PROFILE", "compat-json"))
 
 DRAFTS = {
