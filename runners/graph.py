@@ -8,13 +8,22 @@ out left to right by depth. Drawn with matplotlib, so no Graphviz binary is need
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transforms.errors import ConfigError
 
-__all__ = ["PipelineGraph", "add_graph_command", "draw", "pipeline_graph"]
+__all__ = [
+    "Arrow",
+    "PipelineGraph",
+    "add_graph_command",
+    "arrows",
+    "draw",
+    "layout",
+    "pipeline_graph",
+]
 
 # Flags that let a pipeline be built for drawing when the user gives none (nothing
 # is read or written while building).
@@ -109,6 +118,72 @@ def _columns(graph: PipelineGraph) -> dict[int, list[str]]:
     return columns
 
 
+Point = tuple[float, float]
+
+
+def layout(graph: PipelineGraph) -> dict[str, Point]:
+    """Each step's centre: columns by depth, left to right, each column centred."""
+    columns = _columns(graph)
+    tallest = max(len(column) for column in columns.values())
+    return {
+        step: (x * 3.0, (tallest - 1) / 2 - row)
+        for x, column in columns.items()
+        for row, step in enumerate(column)
+    }
+
+
+def arrows(graph: PipelineGraph, where: dict[str, Point]) -> dict[tuple[str, str], Arrow]:
+    """Where each edge leaves and enters its boxes, and how much it bends.
+
+    Edges into one step (a fan-in, e.g. every stage's dead letters into one Flatten)
+    enter it at distinct heights and bend by distinct amounts, so none hides another;
+    so do edges out of one step.
+
+    >>> graph = PipelineGraph(["A", "B", "C", "D"], {("A", "B"), ("B", "C"), ("A", "D"),
+    ...                                             ("B", "D"), ("C", "D")})
+    >>> drawn = arrows(graph, layout(graph))
+    >>> sorted({arrow.end for (_, after), arrow in drawn.items() if after == "D"})
+    [(7.8, -0.2), (7.8, 0.0), (7.8, 0.2)]
+    """
+    drawn: dict[tuple[str, str], Arrow] = {}
+    into: dict[str, list[tuple[str, str]]] = {}
+    out_of: dict[str, list[tuple[str, str]]] = {}
+    for edge in sorted(graph.edges, key=lambda e: (where[e[0]][0], -where[e[0]][1], e)):
+        into.setdefault(edge[1], []).append(edge)
+        out_of.setdefault(edge[0], []).append(edge)
+    for edge in graph.edges:
+        before, after = edge
+        (x0, y0), (x1, y1) = where[before], where[after]
+        leaving, entering = out_of[before], into[after]
+        rise = _spread(leaving.index(edge), len(leaving))
+        drop = _spread(entering.index(edge), len(entering))
+        bend = _bend(round((x1 - x0) / 3.0), drop, fan_in=len(entering) > 1)
+        drawn[edge] = Arrow((x0 + 1.2, round(y0 + rise, 6)), (x1 - 1.2, round(y1 + drop, 6)), bend)
+    return drawn
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """One drawn edge: from ``start`` to ``end``, bent by ``bend`` (matplotlib's arc3 rad)."""
+
+    start: Point
+    end: Point
+    bend: float
+
+
+def _bend(span: int, drop: float, *, fan_in: bool) -> float:
+    """Straight between neighbouring columns; an edge that skips columns arcs over them
+    (the further, the higher), one of a fan-in bends towards where it enters."""
+    if span > 1:
+        return round(-(0.1 + 0.05 * span) * (1 if drop >= 0 else -1), 6)
+    return -drop if fan_in else 0.0
+
+
+def _spread(index: int, count: int, step: float = 0.2) -> float:
+    """Offsets of ``count`` ends on one box edge: 0 for one, else evenly around the centre."""
+    return round(((count - 1) / 2 - index) * step, 6)
+
+
 def draw(graph: PipelineGraph, out: Path, title: str) -> None:
     """Draws ``graph`` left to right into ``out`` (format from its suffix)."""
     try:
@@ -121,19 +196,21 @@ def draw(graph: PipelineGraph, out: Path, title: str) -> None:
 
     columns = _columns(graph)
     tallest = max(len(column) for column in columns.values())
-    where = {
-        step: (x * 3.0, (tallest - 1) / 2 - row)
-        for x, column in columns.items()
-        for row, step in enumerate(column)
-    }
+    where = layout(graph)
     figure, axes = plt.subplots(figsize=(3.0 * len(columns) + 1, 1.1 * tallest + 1.5))
-    for before, after in sorted(graph.edges):
-        (x0, y0), (x1, y1) = where[before], where[after]
+    drawn = arrows(graph, where)
+    for edge, arrow in sorted(drawn.items()):
         axes.annotate(
             "",
-            xy=(x1 - 1.2, y1),
-            xytext=(x0 + 1.2, y0),
-            arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1.2},
+            xy=arrow.end,
+            xytext=arrow.start,
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "#555555",
+                "lw": 1.2,
+                "connectionstyle": f"arc3,rad={arrow.bend}",
+            },
+            gid=f"edge {edge[0]} -> {edge[1]}",
         )
     for step, (x, y) in where.items():
         axes.text(
@@ -146,7 +223,8 @@ def draw(graph: PipelineGraph, out: Path, title: str) -> None:
             bbox={"boxstyle": "round,pad=0.4", "fc": "#e8f0fe", "ec": "#1a56db"},
         )
     axes.set_xlim(-1.6, 3.0 * (len(columns) - 1) + 1.6)
-    axes.set_ylim(-tallest / 2 - 0.5, tallest / 2 + 0.5)
+    arcs = [abs(a.bend) * math.dist(a.start, a.end) / 2 for a in drawn.values()]  # arc heights
+    axes.set_ylim(-tallest / 2 - 0.5 - max(arcs), tallest / 2 + 0.5 + max(arcs))
     axes.set_title(title)
     axes.axis("off")
     figure.tight_layout()
