@@ -10,6 +10,7 @@ telemetry tables.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +30,46 @@ _LABEL_COLOURS = {"negative": "#d9534f", "neutral": "#9e9e9e", "positive": "#5cb
 def events_per_bucket(table: pa.Table) -> tuple[str, int, list[tuple[int, int]]]:
     """(time column, bucket seconds, [(bucket start epoch s, rows)]) for ``table``.
 
+    The bucket is the smallest of 1 s, 10 s, 1 min, 5 min, 15 min, 1 h, 6 h and 1 day
+    that gives at most 120 bars, and never finer than the times themselves: 5-minute
+    windows are counted per 5 minutes (or more), not in 10-second bars with gaps.
+
     >>> t = pa.table({"_event_time": pa.array([0, 61_000, 62_000], pa.timestamp("ms"))})
     >>> events_per_bucket(t)
     ('_event_time', 1, [(0, 1), (61, 1), (62, 1)])
+    >>> starts = pa.array([0, 0, 300_000, 900_000], pa.timestamp("ms"))
+    >>> events_per_bucket(pa.table({"window_start": starts}))
+    ('window_start', 300, [(0, 2), (300, 1), (900, 1)])
     """
     column = next((c for c in _TIME_COLUMNS if c in table.column_names), None)
     if column is None:
         raise ConfigError("TABLE", f"has no event-time column (one of {', '.join(_TIME_COLUMNS)})")
-    seconds = pc.cast(table[column].cast(pa.timestamp("ms")), pa.int64()).drop_null()
-    if len(seconds) == 0:
+    millis = pc.cast(table[column].cast(pa.timestamp("ms")), pa.int64()).drop_null().to_pylist()
+    if not millis:
         return column, 60, []
-    seconds = pc.divide(seconds, 1000).to_pylist()
+    seconds = [m // 1000 for m in millis]
     span = max(seconds) - min(seconds)
-    bucket = next((b for b in _BUCKETS_S if span / b <= 120), _BUCKETS_S[-1])
+    step = _granularity_s(millis)
+    bucket = next(
+        (b for b in sorted({*_BUCKETS_S, step}) if b >= step and span / b <= 120),
+        max(_BUCKETS_S[-1], step),
+    )
     counts: dict[int, int] = {}
     for value in seconds:
         start = value - value % bucket
         counts[start] = counts.get(start, 0) + 1
     return column, bucket, sorted(counts.items())
+
+
+def _granularity_s(millis: list[int]) -> int:
+    """The whole seconds every time is a multiple of, apart from the first (1 at least)."""
+    first = min(millis)
+    common = 0
+    for value in millis:
+        common = math.gcd(common, value - first)
+        if 0 < common < 1000:
+            return 1
+    return max(common // 1000, 1)
 
 
 def draw_report(table: pa.Table, out: Path, title: str) -> str:
