@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from transforms.errors import ConfigError
-from transforms.quality import QualityReport, SuiteRunner
+from transforms.quality import QualityReport, SuiteRunner, read_suite
 from transforms.sinks.storage import arrow_filesystem, normalised_options
 
 __all__ = [
     "add_quality_command",
     "add_storage_option_flag",
+    "missing_columns",
     "read_any_table",
     "read_table_arg",
     "storage_from_items",
@@ -110,7 +111,36 @@ def _run_quality(args: argparse.Namespace) -> int:
     table = read_table_arg(args.table, args.storage_option, fmt=args.format, version=args.version)
     report = runner.validate(table)
     _print(args.table, report)
+    missing = missing_columns(read_suite(args.suite), table.column_names)
+    if missing and not report.success:
+        names = ", ".join(repr(c) for c in missing)
+        print(
+            f"missing column{'s' if len(missing) > 1 else ''} {names}: the suite checks "
+            f"{'them' if len(missing) > 1 else 'it'}, the table has only "
+            f"{', '.join(table.column_names) or 'no columns'}"
+        )
     return 0 if report.success else 1
+
+
+def missing_columns(suite: dict[str, Any], columns: list[str]) -> list[str]:
+    """The columns ``suite``'s expectations name that ``columns`` lacks, in suite order.
+
+    >>> suite = {"expectations": [{"type": "t", "kwargs": {"column": "speed"}},
+    ...                           {"type": "u", "kwargs": {"column_list": ["id", "ts"]}}]}
+    >>> missing_columns(suite, ["id", "value"])
+    ['speed', 'ts']
+    """
+    named: dict[str, None] = {}
+    for expectation in suite["expectations"]:
+        kwargs = expectation.get("kwargs") or {}
+        for key in ("column", "column_A", "column_B"):
+            if isinstance(kwargs.get(key), str):
+                named[kwargs[key]] = None
+        named.update(
+            dict.fromkeys(c for c in kwargs.get("column_list") or [] if isinstance(c, str))
+        )
+    have = set(columns)
+    return [name for name in named if name not in have]
 
 
 def _print(uri: str, report: QualityReport, console: Console | None = None) -> None:
