@@ -1,7 +1,5 @@
 """Payload codecs: every reason at its boundary, and round trips of valid values."""
 
-import json
-
 import fastavro
 import pytest
 from hypothesis import given
