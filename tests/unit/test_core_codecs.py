@@ -1,6 +1,5 @@
 """Payload codecs: every reason at its boundary, and round trips of valid values."""
 
-import fastavro
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -162,9 +161,7 @@ def test_avro_reasons():
 def test_avro_values_round_trip_and_resolve(a, b):
     payload = AvroCodec(V2).encode({"a": a, "b": b})
     assert AvroCodec(V2).decode(payload) == {"a": a, "b": b}
-    assert fastavro.schemaless_reader(
-        __import__("io").BytesIO(AvroCodec(V1).encode({"a": a})), fastavro.parse_schema(V1)
-    ) == {"a": a}
+    assert AvroCodec(V1, reader=V2).decode(AvroCodec(V1).encode({"a": a})) == {"a": a, "b": "-"}
 
 
 # -- codec_for and framing -----------------------------------------------------------------------
