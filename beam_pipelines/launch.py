@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from beam_pipelines.interrupts import FORCED_EXIT as _FORCED_EXIT
+from beam_pipelines.lineage import RunLineage, lineage_client, plan_lineage, running_events
 from beam_pipelines.options import (
     DeltaSinkOptions,
     RunOptions,
@@ -102,6 +103,7 @@ def _run(
     runner = resolve_runner(options, bounded=not streaming)
     check_outputs(options, outputs or {})
     port = metrics_port(options)
+    client = lineage_client(run.lineage)
     every = options.get_all_options()
     dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
     if source.source and not dry_run and source.source_timeout_s > 0:
@@ -135,6 +137,14 @@ def _run(
     LOCAL.clear_gauges()
     started = time.monotonic()
     sink = options.view_as(DeltaSinkOptions)
+    lineage = plan_lineage(
+        None if dry_run else client,
+        options,
+        pipeline,
+        job_name=_pipeline_name(build),
+        streaming=streaming,
+        outputs=outputs or {},
+    )
     try:
         with (
             serve_metrics(port, address=run.metrics_address),
@@ -145,6 +155,7 @@ def _run(
                 log_every_s=run.progress_interval_s if streaming and local else None,
                 tables={"output": sink.output, "dead letters": sink.dlq},
             ),
+            _lineage_events(lineage, every_s=run.lineage_interval_s if streaming else 0),
         ):
             result = pipeline.run()
             if dry_run or not wait:
@@ -153,7 +164,7 @@ def _run(
         stopped = stop_requested()
     finally:
         clear_stop()  # a later run in this process starts unstopped
-    return RunSummary.collect(
+    summary = RunSummary.collect(
         result,
         output=sink.output,
         dlq=sink.dlq,
@@ -161,6 +172,34 @@ def _run(
         storage_options=storage_options_from(options),
         stopped=stopped,
     )
+    if lineage is not None:
+        lineage.complete(summary.counters if isinstance(summary, RunSummary) else None)
+    return summary
+
+
+def _pipeline_name(build: Build) -> str:
+    """``sentiment`` for ``beam_pipelines.sentiment.build``, also when run as ``-m``."""
+    module = build.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else "pipeline"
+    return module.rpartition(".")[2]
+
+
+@contextlib.contextmanager
+def _lineage_events(lineage: RunLineage | None, *, every_s: float) -> Iterator[None]:
+    """START before the block, RUNNING every ``every_s`` (0: none) during it, FAIL (or
+    ABORT) when it raises; the caller sends COMPLETE with the run's counts."""
+    if lineage is None:
+        yield
+        return
+    lineage.start()
+    try:
+        with running_events(lineage, every_s):
+            yield
+    except BaseException as err:
+        lineage.fail(err)
+        raise
 
 
 @contextlib.contextmanager
