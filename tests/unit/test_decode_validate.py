@@ -412,3 +412,151 @@ def test_the_unknown_id_retry_interval_is_bounded():
     import transforms.validate as validate
 
     assert 0 < validate._UNKNOWN_ID_RETRY_S <= 300
+
+
+# --- plain JSON's first byte, headers, settings and counters -------------------------------
+
+
+@pytest.mark.parametrize("first", [b"\t", b"\n", b"\r", b" "])
+def test_plain_json_may_start_with_whitespace(first):
+    assert RecordDecoder(REGISTRY, TWEET).decode(first + json.dumps(GOOD_TWEET).encode())["id"]
+
+
+@pytest.mark.parametrize("first", [0x01, 0x08, 0x0B, 0x0C, 0x0E, 0x1F])
+def test_plain_json_starting_with_a_control_byte_is_a_bad_magic_byte(first):
+    value = bytes([first]) + json.dumps(GOOD_TWEET).encode()
+    with pytest.raises(Rejected, match=f"expected magic byte 0 or a JSON text, got 0x{first:02x}"):
+        RecordDecoder(REGISTRY, TWEET).decode(value)
+
+
+def test_an_avro_only_decoder_refuses_plain_json():
+    with pytest.raises(Rejected, match=r"expected magic byte 0 \(a Confluent frame\), got 0x7b"):
+        RecordDecoder(REGISTRY, TWEET, "avro").decode(json.dumps(GOOD_TWEET).encode())
+
+
+def test_rejections_carry_the_schema_id_they_named():
+    with pytest.raises(Rejected) as caught:
+        RecordDecoder(REGISTRY, V2).decode(GOOD_V1 + b"\x02")
+    assert (caught.value.reason, caught.value.schema_id) == ("CorruptPayload", V1.schema_id)
+    with pytest.raises(Rejected) as caught:
+        RecordDecoder(REGISTRY, TWEET).decode(b'{"id": ')
+    assert (caught.value.reason, caught.value.schema_id) == ("InvalidJson", TWEET.schema_id)
+    with pytest.raises(Rejected) as caught:
+        RecordDecoder(REGISTRY, V2).decode(frame(0x7FFFFFFE, b"x"))
+    assert caught.value.schema_id == 0x7FFFFFFE
+    with pytest.raises(Rejected) as caught:
+        RecordDecoder(REGISTRY, V2).decode(GOOD_V1[:3])
+    assert caught.value.schema_id is None
+
+
+def test_the_decoder_names_its_reader():
+    assert RecordDecoder(REGISTRY, V2).reader == V2
+
+
+def _run(values, transform):
+    p = TestPipeline()
+    _ = p | beam.Create(_records(values)) | transform
+    result = p.run()
+    result.wait_until_finish()
+    counters = {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query()["counters"]
+        if c.key.metric.namespace == "dataplane.decode"
+    }
+    return counters
+
+
+def test_decode_counts_rows_and_dead_letters_per_reason():
+    values = [GOOD_V1, GOOD_V2, GOOD_V1[:3], b"", b"\x07x"]
+    counters = _run(values, DecodeAndValidate(REGISTRY, subject="vehicle_telemetry"))
+    assert counters == {
+        "decoded": 2,
+        "dead_letters": 3,
+        "dead_letters.TruncatedPayload": 1,
+        "dead_letters.EmptyValue": 1,
+        "dead_letters.BadMagicByte": 1,
+    }
+
+
+def test_unreadable_header_names_make_a_dead_letter_naming_them():
+    from transforms.record import UNREADABLE_HEADER_PREFIX
+
+    record = make_record(
+        source="kafka",
+        stream="t",
+        partition=0,
+        position=0,
+        value=GOOD_V1,
+        event_time_ms=0,
+        headers=[("ok", b"1"), (UNREADABLE_HEADER_PREFIX + "ff00", b"v")],
+    )
+    with TestPipeline() as p:
+        rows, dead = (
+            p | beam.Create([record]) | DecodeAndValidate(REGISTRY, subject="vehicle_telemetry")
+        )
+        assert_that(rows, equal_to([]), label="rows")
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.message)),
+            equal_to(
+                [
+                    (
+                        "UnreadableHeaders",
+                        "header names that are not UTF-8 (hex): ff00; "
+                        f"kept as {UNREADABLE_HEADER_PREFIX}<hex>",
+                    )
+                ]
+            ),
+            label="dead",
+        )
+
+
+def test_a_record_at_the_size_limit_decodes_and_one_byte_more_does_not():
+    size = len(GOOD_V1)
+    counters = _run(
+        [GOOD_V1], DecodeAndValidate(REGISTRY, subject="vehicle_telemetry", max_record_bytes=size)
+    )
+    assert counters.get("decoded") == 1
+    with TestPipeline() as p:
+        _, dead = (
+            p
+            | beam.Create(_records([GOOD_V1]))
+            | DecodeAndValidate(REGISTRY, subject="vehicle_telemetry", max_record_bytes=size - 1)
+        )
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.message, d.schema_subject)),
+            equal_to(
+                [
+                    (
+                        "RecordTooLarge",
+                        f"the record is {size:,} bytes (value, key and headers); "
+                        f"the limit is {size - 1:,} (max_record_bytes)",
+                        "vehicle_telemetry",
+                    )
+                ]
+            ),
+        )
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_max_record_bytes_must_be_positive(limit):
+    with pytest.raises(ConfigError, match=f"max_record_bytes: must be positive, got {limit}"):
+        DecodeAndValidate(subject="tweet", max_record_bytes=limit)
+
+
+def test_display_data_shows_every_setting():
+    transform = DecodeAndValidate(
+        REGISTRY, subject="vehicle_telemetry", version=1, format="avro", max_record_bytes=99
+    )
+    assert transform.display_data() == {
+        "registry": repr(REGISTRY),
+        "subject": "vehicle_telemetry",
+        "version": 1,
+        "schema_id": V1.schema_id,
+        "format": "avro",
+        "max_record_bytes": 99,
+    }
+    assert (
+        DecodeAndValidate(subject="tweet")
+        .display_data()["registry"]
+        .startswith("LocalFileRegistry(")
+    )
