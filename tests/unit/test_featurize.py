@@ -198,3 +198,61 @@ def test_label_threshold_accepts_both_ends_of_its_range(threshold):
 def test_label_threshold_refuses_just_outside_its_range(threshold):
     with pytest.raises(ConfigError, match=r"label_threshold: must be within \[0, 1\]"):
         ScoreSentiment(label_threshold=threshold)
+
+
+# --- limits, messages, counters -------------------------------------------------------------
+
+
+def _sentiment_run(rows, **kwargs):
+    p = TestPipeline()
+    scored, _ = p | beam.Create(rows) | ScoreSentiment(**kwargs)
+    _ = scored | "ScoredTexts" >> beam.Map(lambda r: r["text"])
+    result = p.run()
+    result.wait_until_finish()
+    return {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query()["counters"]
+        if c.key.metric.namespace == "dataplane.sentiment"
+    }
+
+
+def test_a_text_of_max_chars_is_scored_and_one_more_is_too_long():
+    with TestPipeline() as p:
+        rows = [{**COORDS, "text": "a" * 10}, {**COORDS, "text": "b" * 11}]
+        scored, dead = p | beam.Create(rows) | ScoreSentiment(max_chars=10)
+        assert_that(scored | beam.Map(lambda r: r["text"]), equal_to(["a" * 10]), label="scored")
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.message)),
+            equal_to(
+                [
+                    (
+                        "TextTooLong",
+                        "text has 11 characters, more than max_chars=10 (VADER's cost grows "
+                        "faster than linearly)",
+                    )
+                ]
+            ),
+            label="dead",
+        )
+
+
+def test_a_missing_text_names_the_field_and_what_it_found():
+    with TestPipeline() as p:
+        _, dead = p | beam.Create([{**COORDS, "body": 1.5}]) | ScoreSentiment("body")
+        assert_that(
+            dead | beam.Map(lambda d: (d.error_type, d.message, d.stage)),
+            equal_to([("MissingField", "field 'body' is float, expected str", "sentiment")]),
+        )
+
+
+def test_scored_and_dead_letter_counters():
+    rows = [{**COORDS, "text": "good"}, {**COORDS, "text": "bad"}, {**COORDS, "text": None}]
+    assert _sentiment_run(rows) == {"scored": 2, "dead_letters": 1}
+
+
+def test_score_sentiment_shows_its_settings():
+    assert ScoreSentiment("body", max_chars=7).display_data() == {"field": "body", "max_chars": 7}
+
+
+def test_max_chars_of_one_is_accepted():
+    assert ScoreSentiment(max_chars=1).display_data()["max_chars"] == 1
