@@ -192,3 +192,78 @@ def test_segments_do_not_depend_on_the_order_links_arrive_in(drawn, rng):
     assert segments(shuffled) == segments(links)
     # Both reads start at "start" and end at the last record: one run covers them.
     assert advance(None, segments(links)) == str(positions[-1])
+
+
+# --- the stored form and edge cases --------------------------------------------------------
+
+
+def test_progress_is_stored_as_compact_versioned_json():
+    progress = Progress(
+        {("kinesis", "s", "a"): PartitionProgress(), KEY: PartitionProgress("7", {"9": "12"})}
+    )
+    assert progress.to_json() == (
+        '{"format":1,"partitions":['
+        '{"source":"kafka","stream":"t","partition":"0","frontier":"7","ahead":[["9","12"]]},'
+        '{"source":"kinesis","stream":"s","partition":"a","frontier":null,"ahead":[]}]}'
+    )
+
+
+@pytest.mark.parametrize("text", [None, "", '{"format": 1}'])
+def test_no_stored_progress_reads_as_none(text):
+    assert Progress.from_json(text) == Progress()
+
+
+def test_no_tables_and_unknown_partitions_have_no_frontier():
+    assert Progress.combined([]) == Progress()
+    assert Progress().frontier(KEY) is None
+    assert Progress({KEY: PartitionProgress("3")}).frontier(("kafka", "t", "1")) is None
+
+
+@pytest.mark.parametrize(
+    ("links", "runs"),
+    [
+        ([], {}),
+        ([("1", "start")], {"start": "1"}),
+        ([("3", "2"), ("2", "1")], {"1": "3"}),
+        ([("2", "start"), ("1", "start")], {"start": "2"}),
+        ([("100", "99"), ("99", "start")], {"start": "100"}),  # integers, not text
+    ],
+)
+def test_segments_examples(links, runs):
+    assert segments(links) == runs
+
+
+def test_advance_walks_only_from_its_frontier():
+    runs = {"start": "3", "3": "5", "6": "9"}
+    assert advance(None, runs) == "5"
+    assert advance("5", runs) == "5"  # 6's predecessor is missing
+    assert advance("6", runs) == "9"
+    assert advance("10", runs) == "10"
+
+
+def test_a_sibling_ahead_moves_the_frontier_and_its_runs_are_not_kept_as_own():
+    own = PartitionProgress("2", {"5": "7"})
+    sibling = PartitionProgress("5", {"9": "12"})
+    merged = own.merged({"7": "9"}, sibling)
+    # 2 -> (sibling) 5 -> (own) 7 -> (batch) 9 -> (sibling) 12.
+    assert merged == PartitionProgress("12", {})
+    alone = own.merged({"7": "9"})
+    assert alone == PartitionProgress("2", {"5": "7", "7": "9"})
+
+
+def test_runs_behind_the_frontier_are_dropped_and_runs_past_it_kept():
+    progress = PartitionProgress(None, {}).merged({"start": "4", "2": "3", "6": "8", "4": "5"})
+    assert progress == PartitionProgress("5", {"6": "8"})
+
+
+def test_the_longer_of_two_runs_from_the_same_position_is_kept():
+    progress = PartitionProgress(None, {"3": "9"}).merged({"3": "5"})
+    assert progress.ahead == {"3": "9"}
+    progress = PartitionProgress(None, {"3": "5"}).merged({"3": "9"})
+    assert progress.ahead == {"3": "9"}
+
+
+def test_the_highest_sibling_frontier_is_where_the_walk_starts():
+    own = PartitionProgress("10")
+    merged = own.merged({}, PartitionProgress("9"), PartitionProgress("30"), PartitionProgress())
+    assert merged.frontier == "30"
