@@ -374,3 +374,22 @@ def test_an_iterator_for_a_missing_shard_is_a_source_error(kinesis):
     reader = _reader(kinesis)
     with pytest.raises(SourceUnavailableError, match=f"GetShardIterator failed on {STREAM}/nope"):
         reader._iterator(ShardState("nope"))
+
+
+def test_an_endpoint_that_does_not_answer_is_unreachable_not_a_source_error(monkeypatch):
+    import boto3
+    from botocore.config import Config
+
+    from transforms.sources.kinesis import _Unreachable
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    closed = boto3.client(
+        "kinesis",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",  # the discard port: nothing listens
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2),
+    )
+    reader = _reader(closed)
+    with pytest.raises(_Unreachable, match=f"^{STREAM}/s-0: "):
+        reader._iterator(ShardState("s-0"))
