@@ -430,7 +430,7 @@ def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
     try:
         if spec and resolve(spec).startswith(("http://", "https://")):
             spec, config = _userinfo_to_config(spec, config)
-            _check_registry_config(spec, config)
+            _check_registry_config(spec, config, options)
         elif spec:
             spec = resolve(spec)
     except SecretUnavailableError as err:
@@ -470,15 +470,23 @@ def _userinfo_to_config(spec: str, config: dict[str, str]) -> tuple[str, dict[st
     return bare, {**config, "basic.auth.user.info": resolve(template) if same else keep(user_info)}
 
 
-def _check_registry_config(url: str, config: dict[str, str]) -> None:
-    """The registry client's own checks of its settings, offline (it connects lazily)."""
+def _check_registry_config(url: str, config: dict[str, str], options: RegistryOptions) -> None:
+    """The registry client's own checks of its settings, offline (it connects lazily).
+
+    The error names ``--registry_config_file`` when the refused setting came from the
+    file (no ``--registry_config`` item is named in the client's message).
+    """
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     try:
         SchemaRegistryClient({**config, "url": url})
     except (ValueError, TypeError) as err:
         shown = redact_text(str(err), {**config, "url": url})
-        raise ConfigError("--registry_config", shown) from None
+        inline = {item.partition("=")[0].strip() for item in options.registry_config}
+        from_file = options.registry_config_file and not any(key in shown for key in inline)
+        raise ConfigError(
+            "--registry_config_file" if from_file else "--registry_config", shown
+        ) from None
 
 
 def subject_version(options: RegistryOptions) -> Version:
