@@ -88,6 +88,7 @@ def test_an_unknown_registry_setting_exits_2_before_the_run(
         "file": f"--registry_config_file={settings}",
     }[where]
     assert _run(tmp_path, guarded.url, flag) == 2
-    assert "--registry_config" in capsys.readouterr().err
+    named = {"flag": "--registry_config:", "file": "--registry_config_file:"}[where]
+    assert f"error: {named} Unrecognized properties: basic.auth.usr.info" in capsys.readouterr().err
     assert guarded.by_id == guarded.refused == 0  # nothing was asked: the run never started
     assert not (tmp_path / "out").exists()
