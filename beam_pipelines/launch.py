@@ -173,7 +173,7 @@ def _run(
         stopped=stopped,
     )
     if lineage is not None:
-        lineage.complete(summary.counters if isinstance(summary, RunSummary) else None)
+        lineage.complete()
     return summary
 
 

@@ -145,7 +145,9 @@ class RunLineage:
         subject: the registry subject and version of the source's records, if known.
         outputs: every output.
         storage_options: how to open the output tables (never sent).
-        suite: the Great Expectations suite checked on the ``output`` table, if any.
+        suite: the Great Expectations suite the pipeline checks committed batches with,
+            if any; the results come from the run's rows of the quality table
+            (the ``quality_output`` output).
     """
 
     client: OpenLineageClient
@@ -160,10 +162,12 @@ class RunLineage:
     suite: Mapping[str, Any] | None = None
     run_id: str = field(default_factory=lambda: str(_uuid7()))
     _before: dict[str, TableState] = field(default_factory=dict)
+    _started_ms: int = 0
     _warned: bool = False
 
     def start(self) -> None:
         """Sends START (and notes each table's version, to count what the run adds)."""
+        self._started_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
         for output in self.outputs:
             if output.delta:
                 self._before[output.uri] = self._state(output)
@@ -173,9 +177,25 @@ class RunLineage:
         """Sends RUNNING with the rows and bytes written so far."""
         self._emit(RunState.RUNNING, outputs=self._outputs(final=True))
 
-    def complete(self, counters: Mapping[str, int] | None = None) -> None:
-        """Sends COMPLETE; ``counters`` (the run's Beam counters) add the quality facet."""
-        self._emit(RunState.COMPLETE, outputs=self._outputs(final=True, counters=counters))
+    def complete(self) -> None:
+        """Sends COMPLETE, with the quality checks the run made (its quality table's rows)."""
+        self._emit(RunState.COMPLETE, outputs=self._outputs(final=True, quality=True))
+
+    def _quality_reports(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows the run added to a quality table (``--quality_output``), by checked table."""
+        reports: dict[str, list[dict[str, Any]]] = {}
+        if self.suite is None:
+            return reports
+        for output in self.outputs:
+            if output.flag != "quality_output":
+                continue
+            try:
+                rows = _rows_validated_since(output.uri, self._started_ms, self.storage_options)
+            except Exception:  # no table (nothing was checked) or unreadable: no facet
+                continue
+            for row in rows:
+                reports.setdefault(str(row["table"]), []).append(row)
+        return reports
 
     def fail(self, error: BaseException) -> None:
         """Sends FAIL with the error's class and message (messages carry no secrets);
@@ -194,10 +214,9 @@ class RunLineage:
         except Exception:  # an unreachable store: the event still names the table
             return TableState(output.uri, None, {}, None)
 
-    def _outputs(
-        self, *, final: bool, counters: Mapping[str, int] | None = None
-    ) -> list[OutputDataset]:
+    def _outputs(self, *, final: bool, quality: bool = False) -> list[OutputDataset]:
         datasets = []
+        reports = self._quality_reports() if quality else {}
         for output in self.outputs:
             ref = table_dataset(output.uri)
             facets: dict[str, Any] = {}
@@ -211,10 +230,9 @@ class RunLineage:
                     output_facets["outputStatistics"] = output_statistics(
                         rows, now.bytes_since(before)
                     )
-            if output.flag == "output" and self.suite is not None and counters:
-                quality = quality_facet(self.suite, counters)
-                if quality is not None:
-                    facets["dataQualityAssertions"] = quality
+            assertions = quality_facet(self.suite or {}, reports.get(output.uri, []))
+            if assertions is not None:
+                facets["dataQualityAssertions"] = assertions
             datasets.append(
                 OutputDataset(ref.namespace, ref.name, facets=facets, outputFacets=output_facets)
             )
@@ -275,6 +293,20 @@ class RunLineage:
                 jobType="JOB",
             )
         }
+
+
+def _rows_validated_since(
+    uri: str, since_ms: int, options: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    table = DeltaTable(uri, storage_options=dict(options or {}) or None).to_pyarrow_table(
+        columns=["table", "failures", "validated_at"]
+    )
+    since = pa.scalar(since_ms, pa.timestamp("ms", tz="UTC"))
+    return table.filter(pc.greater_equal(table.column("validated_at"), since)).to_pylist()
 
 
 def _rows_since(now: TableState, before: TableState, options: Mapping[str, str] | None) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -290,32 +290,41 @@ def output_statistics(rows: int, size: int) -> Any:
 
 
 def quality_facet(
-    suite: Mapping[str, Any], counters: Mapping[str, int]
+    suite: Mapping[str, Any], reports: Sequence[Mapping[str, Any]]
 ) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet | None:
     """Great Expectations results as ``dataQualityAssertions``: one assertion per
-    expectation of ``suite``, failed when any checked batch failed it (the
-    ``dataplane.quality/failed.<expectation>`` counters); None when nothing was checked.
+    expectation of ``suite``, failed when any of the run's checked batches failed it.
 
-    >>> suite = {"expectations": [{"type": "expect_column_values_to_not_be_null",
-    ...                            "kwargs": {"column": "vehicle_id"}}]}
-    >>> facet = quality_facet(suite, {"dataplane.quality/batches_passed": 2})
-    >>> [(a.assertion, a.column, a.success) for a in facet.assertions]
-    [('expect_column_values_to_not_be_null', 'vehicle_id', True)]
+    ``reports`` are the rows of the quality table (see :func:`transforms.quality.quality_row`)
+    of one checked table: each with its ``failures`` (expectation and columns). None
+    when nothing was checked.
+
+    >>> suite = {"expectations": [
+    ...     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "vehicle_id"}},
+    ...     {"type": "expect_column_values_to_be_between", "kwargs": {"column": "count"}}]}
+    >>> failed = {"expectation": "expect_column_values_to_be_between", "columns": "count"}
+    >>> facet = quality_facet(suite, [{"failures": []}, {"failures": [failed]}])
+    >>> [(a.column, a.success) for a in facet.assertions]
+    [('vehicle_id', True), ('count', False)]
     """
-    checked = counters.get("dataplane.quality/batches_passed", 0)
-    checked += counters.get("dataplane.quality/batches_failed", 0)
-    if not checked:
+    if not reports:
         return None
+    failed = {
+        (str(f["expectation"]), str(f["columns"])) for r in reports for f in r["failures"] or []
+    }
     assertions = []
     for expectation in suite.get("expectations", []):
-        kind, kwargs = str(expectation["type"]), expectation.get("kwargs") or {}
-        failed = counters.get(f"dataplane.quality/failed.{kind}", 0)
-        column = kwargs.get("column")
+        kind, columns = str(expectation["type"]), _columns(expectation.get("kwargs") or {})
         assertions.append(
             data_quality_assertions_dataset.Assertion(
-                assertion=kind,
-                success=failed == 0,
-                column=str(column) if column is not None else None,
+                assertion=kind, success=(kind, columns) not in failed, column=columns or None
             )
         )
     return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(assertions=assertions)
+
+
+def _columns(kwargs: Mapping[str, Any]) -> str:
+    """An expectation's columns as the quality table names them (``a`` or ``a,b``)."""
+    names = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    names += list(kwargs.get("column_list", []))
+    return ",".join(str(n) for n in names)

@@ -290,6 +290,13 @@ def test_telemetry_outputs_carry_the_great_expectations_results(tmp_path: Path) 
     messages = generate_telemetry(400, bad_ratio=0.02, physics_bad_ratio=0.05, seed=5)
     publish(f"file://{tmp_path}/telemetry.parquet", messages)
     events_file = tmp_path / "lineage.jsonl"
+    # The packaged suite with a speed limit no window keeps: that expectation fails.
+    suite = read_suite(PACKAGED_SUITES / "vehicle_windows.json")
+    for expectation in suite["expectations"]:
+        if expectation["kwargs"].get("column") == "avg_speed_kph":
+            expectation["kwargs"]["max_value"] = 1
+    suite_file = tmp_path / "strict.json"
+    suite_file.write_text(json.dumps(suite))
     where = {
         "output": tmp_path / "windows",
         "readings_output": tmp_path / "readings",
@@ -303,6 +310,7 @@ def test_telemetry_outputs_carry_the_great_expectations_results(tmp_path: Path) 
             "--bounded",
             "--runner=direct",
             f"--lineage=file:{events_file}",
+            f"--suite={suite_file}",
             *(f"--{flag}={path}" for flag, path in where.items()),
         ]
     )
@@ -316,12 +324,13 @@ def test_telemetry_outputs_carry_the_great_expectations_results(tmp_path: Path) 
     assert "schema" not in outputs[str(where["readings_output"])]["facets"]  # Parquet files
 
     assertions = outputs[str(where["output"])]["facets"]["dataQualityAssertions"]["assertions"]
-    suite = read_suite(PACKAGED_SUITES / "vehicle_windows.json")
     assert [a["assertion"] for a in assertions] == [e["type"] for e in suite["expectations"]]
     quality = DeltaTable(str(where["quality_output"])).to_pyarrow_table().to_pylist()
     assert quality  # batches were checked
-    failed = {f["expectation"] for row in quality for f in row["failures"]}
-    assert {a["assertion"] for a in assertions if not a["success"]} == failed
+    failed = {(f["expectation"], f["columns"]) for row in quality for f in row["failures"]}
+    assert failed == {("expect_column_values_to_be_between", "avg_speed_kph")}
+    assert {(a["assertion"], a["column"]) for a in assertions if not a["success"]} == failed
+    assert sum(a["success"] for a in assertions) == len(assertions) - 1
 
 
 # No shrinking: each example is a whole pipeline launch; a failure names the carrier.
