@@ -144,6 +144,12 @@ def test_an_unknown_schema_mode_is_refused() -> None:
         WriteToDelta("/tmp/t", schema=SCHEMA, app_id="t", schema_mode="evolve")  # type: ignore[arg-type]
 
 
+def test_a_schema_naming_a_coordinate_column_is_refused() -> None:
+    schema = pa.schema([("_offset", pa.int64()), ("text", pa.string())])
+    with pytest.raises(ConfigError, match=r"schema: \['_offset'\] are the sink's own coordinate"):
+        WriteToDelta("/tmp/t", schema=schema, app_id="t")
+
+
 def test_a_schema_that_is_not_arrow_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"schema: expected a pyarrow\.Schema, got str"):
         WriteToDelta("/tmp/t", schema="tweet", app_id="t")

@@ -391,6 +391,9 @@ class WriteToDelta(beam.PTransform):
             )
         if not isinstance(schema, pa.Schema):
             raise ConfigError("schema", f"expected a pyarrow.Schema, got {type(schema).__name__}")
+        taken = sorted(set(schema.names) & set(COORDINATE_SCHEMA.names))
+        if taken:
+            raise ConfigError("schema", f"{taken} are the sink's own coordinate columns")
         if not app_id:
             raise ConfigError("app_id", "expected a name for this output's progress, got nothing")
         if batch_size <= 0 or max_batch_latency_s <= 0:
