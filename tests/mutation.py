@@ -87,10 +87,6 @@ def _method(cls: str, name: str) -> str:
     return f"x\u01c1{cls}\u01c1{name}__mutmut_*"
 
 
-def _function(name: str) -> str:
-    return f"x_{name}__mutmut_*"
-
-
 MODULES: tuple[Module, ...] = (
     Module("frontier", "transforms/sinks/frontier.py"),
     Module("delta_commit", "transforms/sinks/delta_commit.py"),
@@ -102,18 +98,7 @@ MODULES: tuple[Module, ...] = (
     Module("compat_avro", "schemas/compat_avro.py"),
     Module("compat_json", "schemas/compat_json.py"),
     # The Kafka position logic: start/stop/resume offsets, limits, group offsets forward.
-    Module(
-        "kafka_partitions (positions)",
-        "transforms/sources/kafka_partitions.py",
-        (
-            _function("_start_offsets"),
-            _function("_resume_offset"),
-            _function("_or"),
-            _function("_split_limit"),
-            _function("plan_partition_reads"),
-            _method("_Planner", "end_offsets"),
-        ),
-    ),
+    Module("kafka_partitions", "transforms/sources/kafka_partitions.py"),
     Module("kafka_offsets", "transforms/sources/kafka_offsets.py"),
     # The Kinesis position logic: restrictions, the tracker, start and resume iterators.
     Module("kinesis_shards", "transforms/sources/kinesis_shards.py"),
