@@ -179,3 +179,44 @@ def test_window_starts_agree_with_beams_sliding_windows() -> None:
 def test_bad_window_settings_name_the_parameter(args: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         WindowedAggregate("vehicle_id", SpeedStats(), **args)
+
+
+def test_an_empty_key_field_is_refused() -> None:
+    with pytest.raises(ConfigError, match="key_field: expected the field rows are grouped by"):
+        WindowedAggregate("", SpeedStats())
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (
+            {},
+            {
+                "key_field": "vehicle_id",
+                "size_s": 300.0,
+                "period_s": 300.0,
+                "allowed_lateness_s": 0.0,
+                "early_after_count": 0,
+            },
+        ),
+        (
+            {"size_s": 60, "period_s": 15, "allowed_lateness_s": 2.5, "early_after_count": 3},
+            {
+                "key_field": "vehicle_id",
+                "size_s": 60.0,
+                "period_s": 15.0,
+                "allowed_lateness_s": 2.5,
+                "early_after_count": 3,
+            },
+        ),
+    ],
+)
+def test_display_data_shows_the_window_settings(
+    args: dict[str, Any], shown: dict[str, Any]
+) -> None:
+    assert WindowedAggregate("vehicle_id", SpeedStats(), **args).display_data() == shown
+
+
+@pytest.mark.parametrize("args", [{"size_s": 0.001}, {"size_s": 60, "period_s": 60}])
+def test_smallest_and_equal_settings_are_accepted(args: dict[str, Any]) -> None:
+    WindowedAggregate("vehicle_id", SpeedStats(), allowed_lateness_s=0, early_after_count=1, **args)
