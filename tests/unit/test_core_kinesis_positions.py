@@ -393,3 +393,83 @@ def test_an_endpoint_that_does_not_answer_is_unreachable_not_a_source_error(monk
     reader = _reader(closed)
     with pytest.raises(_Unreachable, match=f"^{STREAM}/s-0: "):
         reader._iterator(ShardState("s-0"))
+
+
+# -- planning: every shard, its parents, where it resumes (moto's in-process Kinesis) -----
+
+
+def _split_first_shard(client):
+    shard = client.list_shards(StreamName=STREAM)["Shards"][0]
+    low, high = (int(k) for k in shard["HashKeyRange"].values())
+    client.split_shard(
+        StreamName=STREAM,
+        ShardToSplit=shard["ShardId"],
+        NewStartingHashKey=str((low + high) // 2),
+    )
+    return shard["ShardId"]
+
+
+def _plan_stream(plan, resume_from=None):
+    dofn = _PlanDoFn({"region_name": "us-east-1", "endpoint_url": None}, plan, resume_from)
+    (restriction,) = dofn.process(STREAM)
+    return restriction
+
+
+def test_planning_lists_every_shard_with_its_parents_in_the_read(kinesis):
+    parent = _split_first_shard(kinesis)
+    plan = {"iterator_type": "TRIM_HORIZON", "bounded": True, "max_records": 5}
+    before = int(datetime.now(timezone.utc).timestamp() * 1000)
+    restriction = _plan_stream(plan)
+    after = int(datetime.now(timezone.utc).timestamp() * 1000)
+    children = [s for s in restriction.shards.values() if s.parents]
+    assert [s.parents for s in children] == [(parent,), (parent,)]
+    assert restriction.shards[parent].parents == ()
+    assert all(s.start_type == "TRIM_HORIZON" and s.last_sequence is None for s in children)
+    assert restriction.bounded and restriction.max_records == 5
+    assert before <= restriction.stop_arrival_ms <= after
+    assert not restriction.finished()
+
+
+def test_a_streaming_plan_has_no_stop_time(kinesis):
+    plan = {"iterator_type": "LATEST", "bounded": False, "max_records": 0}
+    restriction = _plan_stream(plan)
+    assert restriction.stop_arrival_ms is None and not restriction.bounded
+    (state,) = restriction.shards.values()
+    assert state.start_type == "AT_TIMESTAMP" and state.start_value.isdigit()
+
+
+def test_planning_resumes_each_shard_after_its_committed_sequence(kinesis, tmp_path):
+    import pyarrow as pa
+
+    from transforms.sinks.delta_commit import DeltaCommitter
+    from transforms.sinks.progress_log import ResumeFrom, TableRef
+
+    shard, sequences = _put(kinesis, [b"a", b"b"])
+    n = len(sequences)
+    batch = pa.table(
+        {
+            "_record_id": [f"id{i}" for i in range(n)],
+            "_source": ["kinesis"] * n,
+            "_stream": [STREAM] * n,
+            "_partition": [shard] * n,
+            "_position": sequences,
+            "_offset": pa.array([None] * n, pa.int64()),
+            "_event_time": pa.array([0] * n, pa.timestamp("ms", tz="UTC")),
+            "_prev_position": ["start", sequences[0]],
+        }
+    )
+    table = TableRef(str(tmp_path / "out"), "app")
+    DeltaCommitter(table.uri, app_id=table.app_id).commit(batch)
+    plan = {"iterator_type": "TRIM_HORIZON", "bounded": False, "max_records": 0}
+    restriction = _plan_stream(plan, ResumeFrom((table,)))
+    assert restriction.shards[shard].last_sequence == sequences[1]
+    assert _read_from(kinesis, _reader(kinesis)._iterator(restriction.shards[shard])) == []
+
+
+def test_a_stream_that_cannot_be_listed_is_a_source_error(kinesis):
+    plan = {"iterator_type": "TRIM_HORIZON", "bounded": True, "max_records": 0}
+    dofn = _PlanDoFn({"region_name": "us-east-1", "endpoint_url": None}, plan)
+    with pytest.raises(
+        SourceUnavailableError, match="cannot list the shards of Kinesis stream 'nope'"
+    ):
+        list(dofn.process("nope"))
