@@ -356,3 +356,42 @@ def test_an_unreachable_broker_at_commit_time_is_not_raised():
     topic.unreachable = True
     _hook(topic)(_progress(**{"0": "5"}))  # logged and counted, not raised
     assert topic.commits == []
+
+
+def test_a_pickled_hook_carries_its_settings_but_no_consumer():
+    import pickle
+
+    hook = _hook(_topic())
+    copy = pickle.loads(pickle.dumps(hook))
+    assert copy._consumer is None
+    assert (copy._config, copy._topic, copy._timeout_s) == (hook._config, TOPIC, 5.0)
+
+
+_KILLED_AT_COMMIT = """
+from tests.unit.test_core_kafka_positions import _hook, _progress, _topic
+topic = _topic(committed={0: 1})
+_hook(topic)(_progress(**{"0": "6"}))
+print("committed", topic.commits)
+"""
+
+
+def test_the_group_offsets_failpoint_kills_before_the_commit():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def run(armed):
+        env = {**os.environ, "DATAPLANE_FAILPOINT": armed}
+        return subprocess.run(
+            [sys.executable, "-c", _KILLED_AT_COMMIT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    killed = run("group_offsets@1")
+    assert killed.returncode == -signal.SIGKILL and "committed" not in killed.stdout
+    passed = run("group_offsets@2")  # the second pass is armed: the first commits
+    assert passed.returncode == 0 and "committed [[(0, 7)]]" in passed.stdout
