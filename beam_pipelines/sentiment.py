@@ -33,9 +33,9 @@ from beam_pipelines.options import (
     storage_options_from,
     subject_version,
 )
+from transforms.deadletter import DeadLetter
 from transforms.featurize import CleanText, ScoreSentiment
-from transforms.sinks import ResumeFrom, TableRef, WriteDeadLettersToDelta, WriteToDelta
-from transforms.sources import read_from_uri
+from transforms.sinks import WriteWithDeadLetters
 from transforms.validate import DecodeAndValidate
 
 __all__ = ["OUTPUTS", "REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
@@ -83,31 +83,48 @@ class _CountLabels(beam.DoFn):
         yield row
 
 
+class _NotValid(beam.DoFn):
+    """Rows the output's sink turned into dead letters were counted valid: uncounts them."""
+
+    def process(self, letter: DeadLetter) -> Any:
+        Metrics.counter("dataplane.pipeline", "valid").dec()
+        yield letter
+
+
+class _AllDeadLetters(beam.PTransform):
+    """Every stage's dead letters in one PCollection; the last part are the sink's misfits."""
+
+    def expand(self, parts: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        *stages, misfits = parts
+        uncounted = misfits | "NotValid" >> beam.ParDo(_NotValid())
+        return (*stages, uncounted) | "Flatten" >> beam.Flatten()
+
+
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
     """Adds the sentiment pipeline to ``pipeline``; returns its main PCollections."""
     source, sink = options.view_as(SourceOptions), options.view_as(DeltaSinkOptions)
     own, schemas = options.view_as(SentimentOptions), options.view_as(RegistryOptions)
     output = require(options, "output", "/tmp/lake/tweets")
     dlq = require(options, "dlq", "/tmp/lake/dead_letters")
-    app_id = sink.app_id or "sentiment"
-    tables = (TableRef(output, app_id), TableRef(dlq, f"{app_id}-dlq"))
-    storage = storage_options_from(options)
-    read = read_from_uri(
+    sinks = WriteWithDeadLetters(
+        output,
+        dlq,
+        schema=SENTIMENT_SCHEMA,
+        app_id=sink.app_id or "sentiment",
+        storage_options=storage_options_from(options),
+        batch_size=sink.batch_size,
+        max_batch_latency_s=sink.max_batch_latency_s,
+        compaction=sink.compaction(),
+        schema_mode=sink.schema_mode,
+        resume=sink.resume,
+    )
+    read = sinks.read_from_uri(
         require(options, "source", "kafka://127.0.0.1:9092/tweets"),
         bounded=source.bounded,
         max_records=source.max_records,
         consumer_config=kafka_settings(source),
         partition_discovery_s=source.partition_discovery_s,
-        resume_from=ResumeFrom.of(tables, storage) if sink.resume else None,
-        storage_options=storage,
     )
-    write_args = {
-        "batch_size": sink.batch_size,
-        "max_batch_latency_s": sink.max_batch_latency_s,
-        "storage_options": storage,
-        "on_progress": getattr(read, "group_offsets", lambda: None)(),
-        "compaction": sink.compaction(),
-    }
 
     records = pipeline | "Read" >> read
     rows, bad_json = records | "Decode" >> DecodeAndValidate(
@@ -119,22 +136,18 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     )
     cleaned, bad_text = rows | "Clean" >> CleanText()
     scored, bad_score = cleaned | "Score" >> ScoreSentiment(max_chars=own.max_text_chars)
-    dead = (
-        (bad_json, bad_text, bad_score)
-        | "AllDeadLetters" >> beam.Flatten()
-        | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
-    )
     counted = (
         scored
         | "CountLabels" >> beam.ParDo(_CountLabels())
         | "CountValid" >> beam.ParDo(CountValid())
     )
-    commits = counted | "WriteScored" >> WriteToDelta(
-        output, schema=SENTIMENT_SCHEMA, app_id=app_id, siblings=tables[1:], **write_args
+    commits, misfits = counted | "WriteScored" >> sinks.write_rows()
+    dead = (
+        (bad_json, bad_text, bad_score, misfits)
+        | "AllDeadLetters" >> _AllDeadLetters()
+        | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
     )
-    dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
-        dlq, app_id=f"{app_id}-dlq", siblings=tables[:1], **write_args
-    )
+    dead_commits = dead | "WriteDeadLetters" >> sinks.write_dead_letters()
     return {
         "records": records,
         "scored": scored,

@@ -1,10 +1,18 @@
 """Sinks: idempotent writers to Delta Lake (append and merge) and partitioned Parquet."""
 
-from transforms.sinks.delta import WriteDeadLettersToDelta, WriteToDelta
+from transforms.sinks.arrow_schema import arrow_schema_of
+from transforms.sinks.delta import (
+    MissingCoordinatesError,
+    RowsDoNotFitError,
+    TableSchemaError,
+    WriteDeadLettersToDelta,
+    WriteToDelta,
+)
 from transforms.sinks.delta_commit import CommitOutcome, DeltaCommitter
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, MergeOutcome
 from transforms.sinks.parquet import WriteToPartitionedParquet
 from transforms.sinks.progress_log import ResumeFrom, TableRef
+from transforms.sinks.with_dead_letters import WriteResult, WriteWithDeadLetters
 
 __all__ = [
     "CommitOutcome",
@@ -12,9 +20,15 @@ __all__ = [
     "MergeCommitter",
     "MergeIntoDelta",
     "MergeOutcome",
+    "MissingCoordinatesError",
     "ResumeFrom",
+    "RowsDoNotFitError",
     "TableRef",
+    "TableSchemaError",
     "WriteDeadLettersToDelta",
+    "WriteResult",
     "WriteToDelta",
     "WriteToPartitionedParquet",
+    "WriteWithDeadLetters",
+    "arrow_schema_of",
 ]

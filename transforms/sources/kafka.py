@@ -454,8 +454,11 @@ class ReadFromKafka(beam.PTransform):
     and offset, and a ``record_id`` derived from them.
 
     Args:
-        bootstrap_servers: ``host:port[,host:port...]``.
+        bootstrap_servers: ``host:port[,host:port...]``; or ``bootstrap.servers`` in
+            ``consumer_config``, as Beam's ``ReadFromKafka`` takes it.
         topic: the topic to read.
+        topics: Beam's spelling: a list of exactly one topic (a read covers one topic;
+            apply one per topic and ``beam.Flatten`` them).
         start: where each partition starts: ``"earliest"``, ``"latest"``,
             ``"committed"`` (the consumer group's offsets, else earliest),
             ``"timestamp"`` (needs ``start_timestamp_ms``; records older than it are
@@ -496,8 +499,9 @@ class ReadFromKafka(beam.PTransform):
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
-        topic: str,
+        bootstrap_servers: str | None = None,
+        topic: str | None = None,
+        topics: Sequence[str] | None = None,
         start: StartPosition = "earliest",
         start_offsets: Mapping[int, int] | None = None,
         start_timestamp_ms: int | None = None,
@@ -514,8 +518,8 @@ class ReadFromKafka(beam.PTransform):
     ) -> None:
         super().__init__()
         _check_start(start, start_offsets, start_timestamp_ms)
-        if not topic:
-            raise ConfigError("topic", "expected a topic name, got nothing")
+        topic = _one_topic(topic, topics)
+        bootstrap_servers = _bootstrap_servers(bootstrap_servers, consumer_config)
         _check_at_least(
             0,
             max_records=max_records,
@@ -595,6 +599,37 @@ def consumer_config_for(bootstrap_servers: str, user_config: Mapping[str, Any]) 
                 f"expected a string, number or boolean, got {type(value).__name__}",
             )
     return config
+
+
+def _one_topic(topic: str | None, topics: Sequence[str] | None) -> str:
+    """The topic named by ``topic`` or by Beam's ``topics=[...]`` (one topic per read)."""
+    if topics is None:
+        if not topic:
+            raise ConfigError("topic", "expected a topic name, got nothing")
+        return topic
+    if topic:
+        raise ConfigError("topics", f"give topic or topics, not both (topic={topic!r})")
+    if isinstance(topics, str):
+        raise ConfigError("topics", f"expected a list of topic names, got the string {topics!r}")
+    names = list(topics)
+    if len(names) != 1 or not names[0]:
+        raise ConfigError(
+            "topics",
+            f"a read covers exactly one topic, got {names}: apply one ReadFromKafka per "
+            "topic and beam.Flatten() their records",
+        )
+    return str(names[0])
+
+
+def _bootstrap_servers(given: str | None, consumer_config: Mapping[str, Any] | None) -> str:
+    """``bootstrap_servers``, or ``consumer_config["bootstrap.servers"]`` (Beam's spelling)."""
+    in_config = (consumer_config or {}).get("bootstrap.servers")
+    if given and in_config and str(in_config) != given:
+        raise ConfigError(
+            "consumer_config['bootstrap.servers']",
+            f"{in_config!r} contradicts bootstrap_servers={given!r}; give one of them",
+        )
+    return given or str(in_config or "")
 
 
 def _check_start(
