@@ -21,6 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
+from beam_pipelines.dead_letters import AllDeadLetters
 from beam_pipelines.launch import command_line, run_pipeline
 from beam_pipelines.options import (
     DeltaSinkOptions,
@@ -33,7 +34,6 @@ from beam_pipelines.options import (
     storage_options_from,
     subject_version,
 )
-from transforms.deadletter import DeadLetter
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.sinks import WriteWithDeadLetters
 from transforms.validate import DecodeAndValidate
@@ -83,23 +83,6 @@ class _CountLabels(beam.DoFn):
         yield row
 
 
-class _NotValid(beam.DoFn):
-    """Rows the output's sink turned into dead letters were counted valid: uncounts them."""
-
-    def process(self, letter: DeadLetter) -> Any:
-        Metrics.counter("dataplane.pipeline", "valid").dec()
-        yield letter
-
-
-class _AllDeadLetters(beam.PTransform):
-    """Every stage's dead letters in one PCollection; the last part are the sink's misfits."""
-
-    def expand(self, parts: tuple[beam.PCollection, ...]) -> beam.PCollection:
-        *stages, misfits = parts
-        uncounted = misfits | "NotValid" >> beam.ParDo(_NotValid())
-        return (*stages, uncounted) | "Flatten" >> beam.Flatten()
-
-
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
     """Adds the sentiment pipeline to ``pipeline``; returns its main PCollections."""
     source, sink = options.view_as(SourceOptions), options.view_as(DeltaSinkOptions)
@@ -144,7 +127,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     commits, misfits = counted | "WriteScored" >> sinks.write_rows()
     dead = (
         (bad_json, bad_text, bad_score, misfits)
-        | "AllDeadLetters" >> _AllDeadLetters()
+        | "AllDeadLetters" >> AllDeadLetters(misfits=1)
         | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
     )
     dead_commits = dead | "WriteDeadLetters" >> sinks.write_dead_letters()

@@ -28,6 +28,7 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
+from beam_pipelines.dead_letters import AllDeadLetters
 from beam_pipelines.launch import command_line, run_pipeline
 from beam_pipelines.options import (
     DeltaSinkOptions,
@@ -252,7 +253,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         "max_batch_latency_s": sink.max_batch_latency_s,
     }
     compaction = sink.compaction()
-    append_args = {**delta_args, "compaction": compaction}
+    append_args = {**delta_args, "compaction": compaction, "schema_mode": sink.schema_mode}
     read = read_from_uri(
         require(options, "source", "kafka://127.0.0.1:9092/telemetry"),
         bounded=source.bounded,
@@ -273,11 +274,6 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     plausible, bad_physics = timed | "Physics" >> CheckBounds(TELEMETRY_BOUNDS)
     zoned, bad_zone = plausible | "Zone" >> Geohash(own.geohash_precision)
     readings = zoned | "CountValid" >> beam.ParDo(CountValid())
-    dead = (
-        (bad_decode, bad_time, bad_physics, bad_zone)
-        | "AllDeadLetters" >> beam.Flatten()
-        | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
-    )
     files = readings | "WriteReadings" >> WriteToPartitionedParquet(
         readings_output,
         schema=READING_SCHEMA,
@@ -305,11 +301,18 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         _ = merged | "CompactAggregates" >> CompactOnSchedule(
             output, compaction, storage_options=storage
         )
-    late_commits = (
+    late_commits, late_misfits = (
         too_late
         | "ToLateRows" >> beam.Map(_late_row)
         | "WriteLate"
-        >> WriteToDelta(late_output, schema=LATE_SCHEMA, app_id=f"{app_id}-late", **append_args)
+        >> WriteToDelta(
+            late_output, schema=LATE_SCHEMA, app_id=f"{app_id}-late", **append_args
+        ).with_dead_letters()
+    )
+    dead = (
+        (bad_decode, bad_time, bad_physics, bad_zone, late_misfits)
+        | "AllDeadLetters" >> AllDeadLetters(misfits=1)
+        | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
     )
     dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
         dlq, app_id=f"{app_id}-dlq", **append_args

@@ -50,6 +50,9 @@ class WriteResult(NamedTuple):
 class WriteWithDeadLetters(beam.PTransform):
     """Writes ``(rows, dead_letters)`` to an output table and a dead-letter table.
 
+    Its input is the rows alone, or ``(rows, dead_letters, ...)``: the rows, then
+    any number of dead-letter PCollections (one per stage that rejects).
+
     Every record read lands once, as a row in ``output`` or as a dead letter in
     ``dead_letters``, also across restarts and reruns: the two sinks share their
     source frontier, and a source made by :meth:`read_from_uri` resumes after it
@@ -216,8 +219,7 @@ class WriteWithDeadLetters(beam.PTransform):
         )
 
     def expand(self, inputs: Any) -> WriteResult:
-        rows, earlier = (inputs, ()) if isinstance(inputs, beam.PCollection) else inputs
-        earlier = (earlier,) if isinstance(earlier, beam.PCollection) else tuple(earlier)
+        rows, *earlier = (inputs,) if isinstance(inputs, beam.PCollection) else inputs
         commits, misfits = rows | "WriteRows" >> self.write_rows()
         letters = (*earlier, misfits) | "AllDeadLetters" >> beam.Flatten()
         dead_commits = letters | "WriteDeadLetters" >> self.write_dead_letters()
