@@ -72,6 +72,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 # `dataplane dlq replay` adds replay_id, replayed_at_ms and replay_outcome to the
 # table when it marks letters; appends leave them null.
+_REQUIRED_KEYS = frozenset(REQUIRED_COORDINATES)
 _DERIVED = ("_offset", "_event_time")
 _INTEGER_OFFSET_SOURCES = ("kafka",)
 
@@ -157,9 +158,9 @@ def require_coordinates(rows: Iterable[Any], sink: str, step: str | None = None)
     Agg ['_record_id', '_source'] WriteToDelta('/t') got rows without the coordinate field(s)
     """
     for row in rows:
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):
             raise MissingCoordinatesError.of(sink, step, REQUIRED_COORDINATES)
-        if not all(name in row for name in REQUIRED_COORDINATES):
+        if not row.keys() >= _REQUIRED_KEYS:
             missing = [name for name in REQUIRED_COORDINATES if name not in row]
             raise MissingCoordinatesError.of(sink, step, missing)
 

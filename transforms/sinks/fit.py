@@ -149,9 +149,11 @@ def _converted_wrongly(values: list[Any], kind: pa.DataType) -> bool:
     """Whether Arrow converts one of ``values`` (of type ``kind``) into something else."""
     present = [v for v in values if v is not None]
     if pa.types.is_integer(kind):
-        return any(isinstance(v, float) and not v.is_integer() for v in present)
+        return any(
+            type(v) is not int and isinstance(v, float) and not v.is_integer() for v in present
+        )
     if pa.types.is_struct(kind):
-        if not all(isinstance(v, Mapping) for v in present):
+        if not all(type(v) is dict or isinstance(v, Mapping) for v in present):
             return True
         fields = [kind.field(i) for i in range(kind.num_fields)]
         return any(
@@ -160,7 +162,7 @@ def _converted_wrongly(values: list[Any], kind: pa.DataType) -> bool:
             if _needs_walk(f.type)
         )
     if _is_list(kind):
-        if not all(isinstance(v, (list, tuple)) for v in present):
+        if not all(type(v) is list or isinstance(v, (list, tuple)) for v in present):
             return True
         if not _needs_walk(kind.value_type):
             return False
