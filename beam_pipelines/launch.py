@@ -23,6 +23,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from beam_pipelines.flags import checked_flags, known_flags
 from beam_pipelines.interrupts import FORCED_EXIT as _FORCED_EXIT
 from beam_pipelines.lineage import RunLineage, lineage_client, plan_lineage, running_events
 from beam_pipelines.options import (
@@ -94,7 +95,7 @@ def _run(
 ) -> Any:
     from runners.summary import RunSummary, progress_display
 
-    options = PipelineOptions(shield_argv(expand_profile(argv)))
+    options = PipelineOptions(shield_argv(checked_flags(expand_profile(argv))))
     source = options.view_as(SourceOptions)
     run = options.view_as(RunOptions)
     streaming = bool(source.source) and is_unbounded(
@@ -330,11 +331,39 @@ def command_line(
     except KeyboardInterrupt:  # before the run's own handlers were in place, or after
         print("\ninterrupted", file=sys.stderr)
         return _FORCED_EXIT
-    except SourceUnavailableError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
-    except DataplaneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        # Raised inside a step, ours arrive wrapped by the runner (RuntimeError on the
+        # local runners); the original is in the chain.
+        cause = _dataplane_error(err)
+        if cause is None:
+            raise
+        print(f"error: {_as_flag(cause)}", file=sys.stderr)
+        return 3 if isinstance(cause, SourceUnavailableError) else 2
     summary.print()
     return 0
+
+
+def _as_flag(err: DataplaneError) -> str:
+    """The message, naming the flag where a transform's parameter came from one.
+
+    >>> str(_as_flag(ConfigError("batch_size", "must be positive, got 0")))
+    '--batch_size: must be positive, got 0'
+    >>> str(_as_flag(ConfigError("registry root", "'x' is not a directory")))
+    "registry root: 'x' is not a directory"
+    """
+    name = getattr(err, "name", "")
+    if isinstance(err, ConfigError) and name.isidentifier() and f"--{name}" in known_flags():
+        return f"--{err!s}"
+    return str(err)
+
+
+def _dataplane_error(err: BaseException) -> DataplaneError | None:
+    """``err`` or the first of its causes that is one of ours."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DataplaneError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -37,3 +37,33 @@ def test_an_unknown_topic_is_an_error_naming_it_and_is_not_created(
     assert "Traceback" not in ran.stderr
     assert topic not in _topics(kafka_bootstrap)
     assert not (tmp_path / "out").exists()
+
+    # Without the check before the run, the read's own planning says the same.
+    ran = _sentiment(
+        f"--source=kafka://{kafka_bootstrap}/{topic}",
+        f"--output={tmp_path}/out",
+        f"--dlq={tmp_path}/dlq",
+        "--bounded",
+        "--source_timeout_s=0",
+    )
+    assert ran.returncode == 2, ran.stderr[-2000:]
+    assert f"error: topic: Kafka topic '{topic}' is not readable" in ran.stderr
+    assert topic not in _topics(kafka_bootstrap)
+
+
+def test_the_generator_spelling_runs_with_its_values_not_the_defaults(tmp_path) -> None:
+    """``--no-resume --batch-size 100`` used to warn six times and run with the defaults."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "1", "text": "good", "created_at": "2026-01-01T00:00:00Z"}\n')
+    flags = [f"--source=file://{source}", f"--output={tmp_path}/out", f"--dlq={tmp_path}/dlq"]
+    command = [sys.executable, "-m", "beam_pipelines.sentiment", *flags, "--bounded"]
+    ran = subprocess.run(
+        [*command, "--batch-size", "0"], capture_output=True, text=True, timeout=120, check=False
+    )
+    # 0 is not a batch size: refused, which shows the hyphenated flag reached the sink options.
+    assert ran.returncode == 2, ran.stderr[-2000:]
+    assert "--batch_size" in ran.stderr and "Traceback" not in ran.stderr
+    ran = subprocess.run(
+        [*command, "--batch-sise", "10"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 2 and "--batch-sise: no such flag" in ran.stderr
