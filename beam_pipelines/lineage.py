@@ -73,6 +73,14 @@ __all__ = [
 
 PRODUCER = "urn:beam-dataplane"
 _CONFIG_FILE = "openlineage.yml"
+_RETRY = {
+    "total": 2,
+    "read": 2,
+    "connect": 2,
+    "backoff_factor": 0.3,
+    "status_forcelist": [500, 502, 503, 504],
+    "allowed_methods": ["POST"],
+}
 
 
 def lineage_client(target: str | None) -> OpenLineageClient | None:
@@ -106,7 +114,9 @@ def _transport(target: str) -> dict[str, Any]:
                 "a URL with a user or password would travel with the job's options; give an "
                 "API key as OPENLINEAGE__TRANSPORT__AUTH__API_KEY in the environment instead",
             )
-        return {"type": "http", "url": target}
+        # Two retries (the client's default, five, holds a run for ~10 s per event
+        # while the service is down).
+        return {"type": "http", "url": target, "retry": dict(_RETRY)}
     raise ConfigError(
         "--lineage", "expected http(s)://HOST[:PORT] of a lineage service, file:PATH or console"
     )

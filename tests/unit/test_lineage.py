@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -225,6 +226,21 @@ def test_an_http_lineage_service_receives_the_run(
         assert_well_formed(event)
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert {e["job"]["namespace"] for e in events} == {"team-a"}
+
+
+def test_a_lineage_service_that_is_down_never_stops_a_run(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    publish(f"file://{tmp_path}/tweets.jsonl", generate_tweets(20, seed=6))
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    assert _sentiment(tmp_path, f"--lineage={url}") == 0
+
+    assert DeltaTable(str(tmp_path / "tweets")).to_pyarrow_table().num_rows > 0
+    err = capfd.readouterr().err
+    assert err.count("warning: OpenLineage event not sent") == 1, err
 
 
 def test_no_configuration_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
