@@ -41,7 +41,11 @@ _FORMAT = 1
 
 
 def _after(a: str, b: str) -> bool:
-    """Whether position ``a`` comes after ``b`` (``"start"`` comes before everything)."""
+    """Whether position ``a`` comes after ``b`` (``"start"`` comes before everything).
+
+    >>> _after("10", "9"), _after("5", "start"), _after("start", "5"), _after("start", "start")
+    (True, True, False, False)
+    """
     if b == CHAIN_START:
         return a != CHAIN_START
     return a != CHAIN_START and int(a) > int(b)
