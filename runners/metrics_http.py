@@ -54,12 +54,18 @@ FAMILIES: Mapping[str, Family] = {
     "rows_committed": Family(
         "dataplane_rows_committed",
         "counter",
-        "Rows committed to a Delta table that were not in it yet (dead-letter tables too).",
+        "Rows committed to a Delta table that were not in it yet (dead-letter tables too; "
+        "a merge's inserted rows).",
     ),
     "rows_already_committed": Family(
         "dataplane_rows_already_committed",
         "counter",
         "Rows a commit found already in the table (a retry or a rerun) and left out.",
+    ),
+    "rows_updated": Family(
+        "dataplane_rows_updated",
+        "counter",
+        "Rows an upsert (merge) replaced in a Delta table (telemetry's aggregates).",
     ),
     "dead_letters_committed": Family(
         "dataplane_dead_letters_committed",

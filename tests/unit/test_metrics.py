@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from runners.metrics_http import ProgressCollector, serve_metrics
 from transforms.errors import ConfigError
 from transforms.progress import COMMIT_SECONDS_BUCKETS, LocalRegistry
-from transforms.sinks.commit_metrics import UNATTRIBUTED, note_commit
+from transforms.sinks.commit_metrics import UNATTRIBUTED, note_commit, note_merge
 from transforms.sinks.delta_commit import CommitOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +122,24 @@ def test_a_commit_counts_rows_reasons_latency_and_its_duration() -> None:
     assert samples[("dataplane_commit_latency_seconds_bucket", (("le", "10.0"), *labels))] == 6
 
 
+def test_a_merge_counts_inserted_rows_as_committed_and_updated_ones_apart() -> None:
+    import time
+
+    from transforms import progress
+
+    table = f"/lake/merged-{os.getpid()}-{time.monotonic_ns()}"
+    labels = (("table", table),)
+    note_merge(table, version=0, inserted=5, updated=0, seconds=0.02)
+    note_merge(table, version=1, inserted=1, updated=3, seconds=0.04)
+    note_merge(table, version=None, inserted=0, updated=0, seconds=0.01)  # nothing changed
+    samples = _samples(_exposition(progress.LOCAL))
+
+    assert samples[("dataplane_rows_committed_total", labels)] == 6
+    assert samples[("dataplane_rows_updated_total", labels)] == 3
+    assert samples[("dataplane_commits_total", labels)] == 2
+    assert samples[("dataplane_commit_duration_seconds_count", labels)] == 3
+
+
 def test_the_server_serves_while_the_block_runs_and_stops_after() -> None:
     registry = LocalRegistry()
     registry.add("commits", 1, _labels({"table": "/lake/t"}))
@@ -205,3 +223,49 @@ def test_metrics_for_workers_elsewhere_exit_2_naming_the_flag() -> None:
         endpoint = f"127.0.0.1:{service.getsockname()[1]}"
         done = _pipeline("--metrics_port=0", "--runner=portable", f"--job_endpoint={endpoint}")
     _assert_refused(done, "not in this process")
+
+
+def test_the_sinks_count_what_lands_in_their_tables(tmp_path: Path) -> None:
+    """An append sink and a merge sink, run in this process: the counts equal the tables."""
+    import apache_beam as beam
+    from deltalake import DeltaTable
+
+    from transforms import progress
+    from transforms.sinks import MergeIntoDelta, WriteToDelta
+
+    appended, merged = str(tmp_path / "appended"), str(tmp_path / "merged")
+    rows = [
+        {
+            "_record_id": f"r{i}",
+            "_source": "kafka",
+            "_stream": "t",
+            "_partition": "0",
+            "_position": str(i),
+            "_event_time_ms": 0,
+            "word": w,
+        }
+        for i, w in enumerate(["a", "b", "c"])
+    ]
+    schema = pa.schema([("k", pa.string()), ("pane", pa.int64())])
+    for panes in ([{"k": "a", "pane": 0}], [{"k": "a", "pane": 1}, {"k": "b", "pane": 0}]):
+        with beam.Pipeline() as p:
+            _ = (
+                p
+                | "Rows" >> beam.Create(rows)
+                | WriteToDelta(appended, schema=pa.schema([("word", pa.string())]), app_id="a")
+            )
+            _ = (
+                p
+                | "Panes" >> beam.Create(panes)
+                | MergeIntoDelta(merged, schema=schema, keys=["k"], version_column="pane")
+            )
+
+    def counted(name: str, table: str) -> float:
+        return progress.LOCAL.counter(name, table=table)
+
+    assert counted("rows_committed", appended) == DeltaTable(appended).to_pyarrow_table().num_rows
+    assert counted("rows_already_committed", appended) == 3  # the second run's
+    assert counted("commits", appended) == DeltaTable(appended).version() + 1 == 1
+    assert counted("rows_committed", merged) == DeltaTable(merged).to_pyarrow_table().num_rows
+    assert counted("rows_updated", merged) == 1
+    assert counted("commits", merged) == DeltaTable(merged).version() + 1

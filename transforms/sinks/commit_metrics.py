@@ -1,7 +1,7 @@
 """What one Delta commit adds to this process's progress (see :mod:`transforms.progress`).
 
 Per table: commits and their duration, rows committed (new rows only, so the
-count matches the table) and rows a retry found already committed, dead letters
+count matches the table), rows a retry found already committed or a merge updated, dead letters
 by reason, and the seconds from each committed row's source timestamp (its
 ``_event_time``: the Kafka message timestamp, the Kinesis arrival time or the
 Pub/Sub publish time, unless the pipeline sets an event time of its own) to the
@@ -19,7 +19,7 @@ import pyarrow as pa
 from transforms.progress import COMMIT_SECONDS_BUCKETS, LATENCY_BUCKETS, note, observe
 from transforms.sinks.delta_commit import CommitOutcome
 
-__all__ = ["UNATTRIBUTED", "note_commit", "table_label"]
+__all__ = ["UNATTRIBUTED", "note_commit", "note_merge", "table_label"]
 
 # The reason label of dead letters committed from a batch that a retry had partly
 # committed already (which of its rows were new is not known here).
@@ -44,6 +44,19 @@ def note_commit(table_uri: str, batch: pa.Table, outcome: CommitOutcome, seconds
     event_ms = batch.column("_event_time").cast(pa.int64()).to_pylist()
     latencies = [max(now_ms - ms, 0.0) / 1000 for ms in event_ms if ms is not None]
     observe("commit_latency_seconds", latencies, bounds=LATENCY_BUCKETS, table=table)
+
+
+def note_merge(
+    table_uri: str, *, version: int | None, inserted: int, updated: int, seconds: float
+) -> None:
+    """Counts one upsert (:mod:`transforms.sinks.delta_merge`) into ``table_uri``: its
+    inserted rows are committed rows, its updated rows are counted apart."""
+    table = table_label(table_uri)
+    observe("commit_seconds", [seconds], bounds=COMMIT_SECONDS_BUCKETS, table=table)
+    if version is not None:
+        note("commits", table=table)
+    note("rows_committed", inserted, table=table)
+    note("rows_updated", updated, table=table)
 
 
 def _reasons(batch: pa.Table, outcome: CommitOutcome) -> Counter[str]:

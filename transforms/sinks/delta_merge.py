@@ -16,6 +16,7 @@ concurrent commit it reloads and merges again (the predicate makes that safe).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from transforms.errors import ConfigError, SinkCommitError
 from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.commit_metrics import note_merge
 from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
 
 __all__ = ["MergeCommitter", "MergeIntoDelta", "MergeOutcome", "newest_per_key"]
@@ -158,7 +160,15 @@ class _MergeBatchDoFn(beam.DoFn):
     def process(self, keyed_batch: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[dict]:
         assert self._committer is not None
         batch = pa.Table.from_pylist(list(keyed_batch[1]), schema=self._schema)
+        started = time.monotonic()
         outcome = self._committer.merge(batch)
+        note_merge(
+            self._table_uri,
+            version=outcome.version,
+            inserted=outcome.inserted,
+            updated=outcome.updated,
+            seconds=time.monotonic() - started,
+        )
         self._inserted.inc(outcome.inserted)
         self._updated.inc(outcome.updated)
         self._unchanged.inc(outcome.unchanged)
