@@ -99,29 +99,51 @@ def test_after_sequence_number_starts_past_the_given_record(kinesalite_endpoint)
 def test_bounded_read_during_a_live_split_and_merge_reads_everything_put_before_it(
     kinesalite_endpoint, monkeypatch
 ):
+    from tests.holding_proxies import HeldCalls
+
     client = _client(kinesalite_endpoint)
     stream = _new_stream(client, 2)
     before = [f"before-{n}".encode() for n in range(300)]
     _put(client, stream, before)
     shards = client.list_shards(StreamName=stream)["Shards"]
-    monkeypatch.setattr(kinesis, "_GET_LIMIT", 10)  # 15 paced calls per shard: a 3 s read
+    monkeypatch.setattr(
+        kinesis, "_GET_LIMIT", 10
+    )  # 15 calls per shard: the reshard lands mid-shard
     started = LOCAL_PROGRESS["records_read"]
+    read_over, failures, resharded = threading.Event(), [], []
 
-    def reshard_once_reading():
-        while LOCAL_PROGRESS["records_read"] == started:
-            time.sleep(0.01)
-        _split_then_merge(client, stream, shards[0])
-        resharded.append(LOCAL_PROGRESS["records_read"] - started)
+    def reshard_once_reading(gate):
+        """Once the first records are read (the read's other calls held), split and merge."""
+        try:
+            deadline = time.monotonic() + 120
+            while LOCAL_PROGRESS["records_read"] == started:
+                if read_over.is_set() or time.monotonic() > deadline:
+                    return  # the read ended (or never began): the test fails below
+                time.sleep(0.01)
+            _split_then_merge(client, stream, shards[0])
+            resharded.append(LOCAL_PROGRESS["records_read"] - started)
+        except BaseException as err:  # re-raised in the test's thread
+            failures.append(err)
+        finally:
+            gate.release()
 
-    resharded = []
-    reshard = threading.Thread(target=reshard_once_reading)
-    reshard.start()
-    records = _read(kinesalite_endpoint, stream, bounded=True)
-    reshard.join()
-    assert 0 < resharded[0] < 300  # the reshard happened while the read was under way
-    print(f"resharded after {resharded[0]} of 300 records were read")
+    # The reader's first GetRecords is answered; the next ones wait until the reshard is done.
+    with HeldCalls(kinesalite_endpoint, operation="GetRecords", allow=1) as gate:
+        reshard = threading.Thread(target=reshard_once_reading, args=(gate,))
+        reshard.start()
+        try:
+            records = _read(gate.url, stream, bounded=True)
+        finally:
+            read_over.set()
+            reshard.join(180)
+    assert not reshard.is_alive(), "the reshard did not finish within 180 s"
+    if failures:
+        raise failures[0]
+    assert resharded and 0 < resharded[0] < 300  # the reshard happened while the read was on
     values = sorted(r.value for r in records)
     assert values == sorted(before)  # nothing lost, nothing twice, nothing from after the start
+    now = client.list_shards(StreamName=stream)["Shards"]
+    assert len(now) == 5  # two at the start, two children of the split, one of the merge
 
 
 def _split_then_merge(client, stream, shard):
