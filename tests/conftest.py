@@ -102,8 +102,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator:
         report.longrepr = f"{REQUIRE_SERVICES}=1: no module may skip, and this one did: {reason}"
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Ends the run by naming each missing service, its skipped tests and how to get it."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Generator:
+    """Ends the run (after pytest's short summary) naming each missing service and its fix."""
+    yield
+    _name_missing_services(terminalreporter)
+
+
+def _name_missing_services(terminalreporter: Any) -> None:
     skipped: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
         reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else "")
