@@ -58,6 +58,8 @@ _IDLE_RESUME_S = 0.2
 # The partition watch's watermark: below the end of the global window, where the
 # planned reads wait in a Reshuffle, above any record's event time.
 _NO_HOLD = GlobalWindow().max_timestamp() - Duration(seconds=86_400)
+# A partition watch waiting for its next look comes back this often to see a stop.
+_STOP_CHECK_S = 1.0
 
 
 @dataclass
@@ -164,6 +166,10 @@ class _WatchPartitionsDoFn(_PlanDoFn):
     ) -> None:
         super().__init__(config, plan, resume_from)
         self._discovery_s = discovery_s
+        self._next_look: dict[str, float] = {}
+
+    def setup(self) -> None:
+        self._next_look = {}
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -178,6 +184,12 @@ class _WatchPartitionsDoFn(_PlanDoFn):
             tracker.try_claim(UNBOUNDED)
             return
         first = tracker.current_restriction().start
+        pause = Duration(seconds=min(self._discovery_s, _STOP_CHECK_S))
+        if first > 0 and time.monotonic() < self._next_look.get(topic, 0.0):
+            advance_watermark(watermark, _NO_HOLD)
+            tracker.defer_remainder(pause)  # back soon, to see a stop; the next look is later
+            return
+        self._next_look[topic] = time.monotonic() + self._discovery_s
         try:
             reads = self._plan_from(topic, first)
         except (SourceUnavailableError, KafkaException) as err:
@@ -192,7 +204,7 @@ class _WatchPartitionsDoFn(_PlanDoFn):
                 _LOG.info("%s: partition %d is new; reading it from offset %d", topic, *read[1:3])
             yield read
         advance_watermark(watermark, _NO_HOLD)
-        tracker.defer_remainder(Duration(seconds=self._discovery_s))
+        tracker.defer_remainder(pause)
 
     def _plan_from(self, topic: str, first: int) -> list[PartitionRead]:
         """Reads for the partitions numbered ``first`` and up (all of them when 0)."""
