@@ -179,8 +179,10 @@ def _bend(span: int, drop: float, *, fan_in: bool) -> float:
     return -drop if fan_in else 0.0
 
 
-def _spread(index: int, count: int, step: float = 0.2) -> float:
-    """Offsets of ``count`` ends on one box edge: 0 for one, else evenly around the centre."""
+def _spread(index: int, count: int) -> float:
+    """Offsets of ``count`` ends on one box edge: 0 for one, else evenly around the centre,
+    0.2 apart, closer when that would leave the box's height (±0.4)."""
+    step = min(0.2, 0.8 / max(count - 1, 1))
     return round(((count - 1) / 2 - index) * step, 6)
 
 

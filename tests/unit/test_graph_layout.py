@@ -46,11 +46,11 @@ def test_an_edge_that_skips_columns_arcs_and_a_neighbouring_one_is_straight(
             assert arrow.bend == 0
 
 
-def test_the_sentiment_dead_letter_fan_in_is_drawn_as_three_arrows() -> None:
+def test_the_sentiment_dead_letter_fan_in_is_drawn_as_one_arrow_each() -> None:
     graph = pipeline_graph(build_for_drawing("sentiment", []))
     drawn = arrows(graph, layout(graph))
     into = {
         before: drawn[(before, after)] for before, after in graph.edges if after == "AllDeadLetters"
     }
-    assert set(into) == {"Decode", "Clean", "Score"}
-    assert len({arrow.end for arrow in into.values()}) == 3
+    assert {"Decode", "Clean", "Score"} <= set(into)  # and the output's misfits
+    assert len({arrow.end for arrow in into.values()}) == len(into)
