@@ -87,8 +87,6 @@ def test_a_reading_after_its_window_closed_lands_in_the_late_output_only(
             "--allowed_lateness_s=0",
             "--max_batch_latency_s=1",
             "--runner=direct",
-            # No partition watch: a stop would wait for its next look (up to 30 s by default).
-            "--partition_discovery_s=0",
         ],
     ).start()
     try:
