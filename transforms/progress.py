@@ -103,15 +103,30 @@ class Snapshot:
 class LocalRegistry:
     """Every series this process's workers report; safe to use from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, totals: Counter[str] | None = None) -> None:
         self._lock = threading.Lock()
         self._counters: dict[Key, float] = {}
         self._gauges: dict[Key, float] = {}
         self._histograms: dict[Key, Histogram] = {}
+        self._totals: Counter[str] = Counter() if totals is None else totals
+        # (name, labels in the caller's order) → the series' key: sources note every
+        # record, so sorting labels once per series, not per call, matters.
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], Key] = {}
 
     def add(self, name: str, amount: float, labels: Labels) -> None:
         with self._lock:
             self._counters[(name, labels)] = self._counters.get((name, labels), 0) + amount
+            self._totals[name] += int(amount)
+
+    def note(self, name: str, amount: float, labels: Mapping[str, str]) -> None:
+        """:meth:`add` with labels as given (any order)."""
+        given = (name, tuple(labels.items()))
+        with self._lock:
+            key = self._keys.get(given)
+            if key is None:
+                key = self._keys[given] = (name, _labels(labels))
+            self._counters[key] = self._counters.get(key, 0) + amount
+            self._totals[name] += int(amount)
 
     def set(self, name: str, value: float, labels: Labels) -> None:
         with self._lock:
@@ -143,19 +158,16 @@ class LocalRegistry:
             self._gauges.clear()
 
 
-LOCAL = LocalRegistry()
 # Totals by name over all labels (the live display's record count, tests).
 LOCAL_PROGRESS: Counter[str] = Counter()
+LOCAL = LocalRegistry(LOCAL_PROGRESS)
 # Gauges by display name, e.g. ``lag_records kafka tweets[0]`` or ``watermark_ms kinesis s``.
 LOCAL_GAUGES: dict[str, int] = {}
-_TOTALS_LOCK = threading.Lock()
 
 
 def note(name: str, amount: float = 1, **labels: str) -> None:
     """Adds ``amount`` to the count ``name`` of the series with ``labels``."""
-    LOCAL.add(name, amount, _labels(labels))
-    with _TOTALS_LOCK:
-        LOCAL_PROGRESS[name] += int(amount)
+    LOCAL.note(name, amount, labels)
 
 
 def set_gauge(name: str, value: float, **labels: str) -> None:
