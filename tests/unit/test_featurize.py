@@ -256,3 +256,8 @@ def test_score_sentiment_shows_its_settings():
 
 def test_max_chars_of_one_is_accepted():
     assert ScoreSentiment(max_chars=1).display_data()["max_chars"] == 1
+
+
+def test_score_sentiment_defaults():
+    assert ScoreSentiment().display_data() == {"field": "text", "max_chars": 2000}
+    assert ScoreSentiment()._threshold == 0.05
