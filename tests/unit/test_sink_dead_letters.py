@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,20 @@ def test_every_row_lands_once_in_the_table_or_as_a_misfit(rows: list[dict[str, A
         assert not _fits_alone(dict(bad)), (bad, reason)
         assert reason == misfit(bad, SCHEMA)
         assert reason.split("'")[1].split(".")[0].split("[")[0] in SCHEMA.names
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ROWS.filter(bool))
+def test_through_the_sink_every_row_is_once_in_the_table_or_a_dead_letter(
+    values: list[dict[str, Any]],
+) -> None:
+    rows = [_row(position, **value) for position, value in enumerate(values)]
+    with tempfile.TemporaryDirectory() as uri:
+        letters = _write(rows, uri, batch_size=3)
+        table_ids = []
+        if Path(uri, "_delta_log").exists():
+            table_ids = DeltaTable(uri).to_pyarrow_table()["_record_id"].to_pylist()
+    letter_ids = [letter.record.record_id for letter in letters]
+    assert sorted(table_ids + letter_ids) == sorted(row["_record_id"] for row in rows)
+    assert {(d.stage, d.error_type) for d in letters} <= {("write", "SchemaMismatch")}
+    assert sorted(letter_ids) == sorted(r["_record_id"] for r in rows if misfit(r, SCHEMA))
