@@ -261,3 +261,26 @@ def test_max_chars_of_one_is_accepted():
 def test_score_sentiment_defaults():
     assert ScoreSentiment().display_data() == {"field": "text", "max_chars": 2000}
     assert ScoreSentiment()._threshold == 0.05
+
+
+class _BrokenAnalyzer:
+    """Stands in for a VADER analyzer that fails on a text (a poison record)."""
+
+    def polarity_scores(self, text):
+        raise ValueError(f"cannot score {text!r}")
+
+
+def test_a_text_the_analyzer_fails_on_every_time_is_a_poison_dead_letter():
+    from apache_beam.pvalue import TaggedOutput
+
+    from transforms.deadletter import DEAD_LETTER_TAG
+    from transforms.featurize.sentiment import _ScoreSentimentDoFn
+
+    dofn = _ScoreSentimentDoFn("text", 100, 0.05)
+    dofn._analyzer = _BrokenAnalyzer()
+    (out,) = dofn.process({**COORDS, "text": "boom"})
+    assert isinstance(out, TaggedOutput) and out.tag == DEAD_LETTER_TAG
+    letter = out.value
+    assert (letter.stage, letter.error_type) == ("sentiment", "PoisonRecord")
+    assert letter.message == "failed 3 attempts; last: ValueError: cannot score 'boom'"
+    assert letter.record.position == "5"
