@@ -37,6 +37,7 @@ SENTIMENT_EDGES = {
     ("Score", "CountLabels"),
     ("CountLabels", "CountValid"),
     ("CountValid", "WriteScored"),
+    ("WriteScored", "AllDeadLetters"),  # rows that do not fit the table become dead letters
 }
 Box = tuple[str, float, float]  # step name, centre x, centre y (SVG pixels)
 SVG = "{http://www.w3.org/2000/svg}"
