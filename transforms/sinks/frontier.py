@@ -75,15 +75,28 @@ def segments(links: Iterable[tuple[str, str]]) -> dict[str, str]:
 def advance(frontier: str | None, runs: Mapping[str, str]) -> str | None:
     """Walks the chain from ``frontier`` (None: from the start) through ``runs``.
 
+    A run that begins at or before the frontier and ends after it moves the frontier
+    too: a batch that re-commits records already behind the frontier (a restarted or
+    second writer reading them again) brings a run that starts before it.
+
     >>> advance("4", {"4": "7", "7": "9", "10": "12"})
     '9'
     >>> advance(None, {"3": "5"}) is None  # the first record is not committed yet
     True
+    >>> advance("6", {"2": "8", "8": "9"})  # a run from before the frontier, past it
+    '9'
     """
     at = CHAIN_START if frontier is None else frontier
-    while at in runs:
-        at = runs[at]
+    for first, last in sorted(runs.items(), key=lambda run: _order(run[0])):
+        if _after(first, at):
+            break  # runs are in order: none after this one can join on
+        if _after(last, at):
+            at = last
     return None if at == CHAIN_START else at
+
+
+def _order(position: str) -> int:
+    return -1 if position == CHAIN_START else int(position)
 
 
 @dataclass
