@@ -13,6 +13,7 @@ Usage::
     python -m tests.mutation                      # every module (fresh mutants/)
     python -m tests.mutation --module frontier    # one module; repeat for more
     python -m tests.mutation --report             # the table of the last run, no run
+    python -m tests.mutation --survivors --module frontier   # only the last survivors again
 
 Each run starts from a fresh ``mutants/`` (mutmut keeps stale copies of changed tests);
 ``--keep`` reuses it. A run of some modules keeps the other modules' figures in the JSON.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -80,6 +82,10 @@ class Module:
 
     def owns(self, mutant: str) -> bool:
         return any(fnmatch.fnmatchcase(mutant, glob) for glob in self.globs())
+
+    def source_hash(self) -> str:
+        """The source file's hash: mutant names are only comparable for the same source."""
+        return hashlib.sha256((ROOT / self.path).read_bytes()).hexdigest()[:16]
 
 
 def _method(cls: str, name: str) -> str:
@@ -154,6 +160,7 @@ class ModuleResult:
             "other": self.other,
             "kill_rate": round(self.rate, 4),
             "seconds": None if self.seconds is None else round(self.seconds, 1),
+            "source_sha256": self.module.source_hash(),
         }
 
 
@@ -223,6 +230,47 @@ def run(modules: Iterable[Module], *, max_children: int, fresh: bool) -> list[Mo
     return results
 
 
+def rerun_survivors(modules: Iterable[Module], *, max_children: int) -> list[ModuleResult]:
+    """Runs again only the mutants the last run left alive, after tests were added.
+
+    The mutants the last run killed stay killed (tests are only ever added), so the
+    new tally is the old kills plus the survivors killed now. Refused for a module
+    whose source changed since the last run (its mutants may be numbered differently).
+    """
+    last = {row["module"]: row for row in json.loads(RESULTS.read_text())["modules"]}
+    MUTANTS.mkdir(exist_ok=True)
+    log = MUTANTS / "mutation.log"
+    results = []
+    for module in modules:
+        row = last.get(module.name)
+        if row is None or row.get("source_sha256") != module.source_hash():
+            raise SystemExit(f"{module.name}: no last run of this source; run it in full")
+        names = row["survived"] + row["no_tests"]
+        started = time.monotonic()
+        print(f"re-running {len(names)} survivors of {module.name} ...", flush=True)
+        if names and _mutmut(names, max_children, log) != 0:
+            raise SystemExit(f"mutmut failed on {module.name}; see {log}")
+        codes = _exit_codes(module)
+        again = {n: codes.get(n) for n in names}
+        result = ModuleResult(
+            module,
+            killed=row["killed"] + sum(c in _KILLED for c in again.values()),
+            timeout=row["timeout"] + sum(c in _TIMEOUT for c in again.values()),
+            survived=sorted(n for n, c in again.items() if c in _SURVIVED),
+            no_tests=sorted(n for n, c in again.items() if c in _NO_TESTS),
+            other=row["other"]
+            + sorted(
+                f"{n} (exit {c})"
+                for n, c in again.items()
+                if c not in _KILLED | _TIMEOUT | _SURVIVED | _NO_TESTS
+            ),
+            seconds=(row["seconds"] or 0) + time.monotonic() - started,
+        )
+        print(f"  {_row(result)}", flush=True)
+        results.append(result)
+    return results
+
+
 def _row(result: ModuleResult) -> str:
     seconds = "" if result.seconds is None else f"{result.seconds:7.0f}s"
     return (
@@ -281,12 +329,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max_children", type=int, default=1, help="test processes (1)")
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ of the last run")
     parser.add_argument("--report", action="store_true", help="tally the last run; run nothing")
+    parser.add_argument(
+        "--survivors", action="store_true", help="re-run only the last run's survivors"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
     modules = _selected(args.module)
     started = time.monotonic()
     if args.report:
         results, seconds = [module_result(m) for m in modules], None
+    elif args.survivors:
+        results = rerun_survivors(modules, max_children=args.max_children)
+        seconds = time.monotonic() - started
     else:
         results = run(modules, max_children=args.max_children, fresh=not args.keep)
         seconds = time.monotonic() - started
