@@ -179,6 +179,8 @@ def test_ending_a_shard_adds_its_children_once():
         False,
     )
     assert shards["d"].parents == ("b",) and isinstance(shards["d"].parents, tuple)
+    assert [s.shard_id for s in shards.values()] == ["a", "b", "c", "d"]
+    assert [s.shard_id for s in ready_shards(tracker.current_restriction())] == ["c", "d"]
 
 
 def test_a_checkpoint_leaves_an_empty_primary_and_the_rest_as_residual():
@@ -198,6 +200,16 @@ def test_a_checkpoint_leaves_an_empty_primary_and_the_rest_as_residual():
     assert residual.shards["a"].last_sequence == "7"
     residual.shards["a"].last_sequence = "8"  # the residual is a copy, not the live state
     assert expected_residual.shards["a"].last_sequence == "7"
+
+
+def test_the_residual_shares_no_state_with_the_restriction_the_tracker_held():
+    tracker = ShardSetTracker(_restriction(ShardState("a"), ShardState("b")))
+    tracker.try_claim(("record", "a", "7"))
+    held = tracker.current_restriction()
+    _, residual = tracker.try_split(0)
+    residual.shards["a"].last_sequence = "9"  # the reader that takes the residual moves on
+    residual.shards["c"] = ShardState("c")
+    assert held.shards["a"].last_sequence == "7" and "c" not in held.shards
 
 
 def test_a_finished_restriction_does_not_split():
