@@ -63,12 +63,13 @@ class _Topic:
         self.commits = []
         self.unreachable = False
 
-    def _check(self):
+    def _check(self, timeout=1.0):
+        assert timeout is not None and 0 < timeout < 60, "every broker call is bounded"
         if self.unreachable:
             raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down, pw=hunter2"))
 
     def list_topics(self, topic, timeout):
-        self._check()
+        self._check(timeout)
         topics = {}
         if topic == TOPIC:
             topics[TOPIC] = SimpleNamespace(partitions=dict.fromkeys(self.offsets), error=None)
@@ -79,20 +80,20 @@ class _Topic:
         return held[-1] + 1 if held else 0
 
     def get_watermark_offsets(self, tp, timeout):
-        self._check()
+        self._check(timeout)
         held = self.offsets[tp.partition]
         low = held[0] if held else 0
         return low, self.reported_high.get(tp.partition, self._end(tp.partition))
 
     def committed(self, tps, timeout):
-        self._check()
+        self._check(timeout)
         return [
             TopicPartition(TOPIC, tp.partition, self.committed_offsets.get(tp.partition, -1001))
             for tp in tps
         ]
 
     def offsets_for_times(self, tps, timeout):
-        self._check()
+        self._check(timeout)
         found = []
         for tp in tps:
             times = self.times.get(tp.partition, {})
@@ -117,6 +118,7 @@ class _Topic:
         self.assigned = []
 
     def commit(self, offsets, asynchronous):
+        assert asynchronous is False, "a group commit waits for the broker's answer"
         self._check()
         self.commits.append([(tp.partition, tp.offset) for tp in offsets])
         for tp in offsets:
@@ -391,7 +393,21 @@ def test_the_group_offsets_failpoint_kills_before_the_commit():
             timeout=120,
         )
 
+    # In this process (not armed) the same call commits.
+    topic = _topic(committed={0: 1})
+    _hook(topic)(_progress(**{"0": "6"}))
+    assert topic.commits == [[(0, 7)]]
     killed = run("group_offsets@1")
     assert killed.returncode == -signal.SIGKILL and "committed" not in killed.stdout
     passed = run("group_offsets@2")  # the second pass is armed: the first commits
     assert passed.returncode == 0 and "committed [[(0, 7)]]" in passed.stdout
+
+
+def test_a_hook_opens_its_own_consumer_and_survives_an_unreachable_broker():
+    hook = CommitGroupOffsets(
+        {"bootstrap.servers": "127.0.0.1:9", "group.id": "g", "socket.timeout.ms": 1000},
+        TOPIC,
+        timeout_s=0.5,
+    )
+    hook(_progress(**{"0": "5"}))  # the look-up times out: logged and counted, not raised
+    assert hook._consumer is not None
