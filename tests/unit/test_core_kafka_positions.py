@@ -8,6 +8,7 @@ against a real broker, are in tests/integration/test_kafka_read.py.
 
 from types import SimpleNamespace
 
+import apache_beam as beam
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from hypothesis import given
@@ -411,3 +412,52 @@ def test_a_hook_opens_its_own_consumer_and_survives_an_unreachable_broker():
     )
     hook(_progress(**{"0": "5"}))  # the look-up times out: logged and counted, not raised
     assert hook._consumer is not None
+
+
+def test_an_unreachable_broker_at_commit_time_is_logged_without_secrets(caplog):
+    topic = _topic()
+    topic.unreachable = True  # its error text carries "pw=hunter2"
+    hook = CommitGroupOffsets(
+        {"bootstrap.servers": "127.0.0.1:9", "group.id": "g", "sasl.password": "hunter2"}, TOPIC
+    )
+    hook._consumer = topic
+    with caplog.at_level("WARNING", logger="transforms.sources.kafka_offsets"):
+        hook(_progress(**{"0": "5"}))
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("could not commit group offsets of t: KafkaError{")
+    assert "broker down" in message and "hunter2" not in message
+
+
+class _HookWithTopic(beam.DoFn):
+    """Runs a group-offset hook inside a pipeline (where Beam counts its metrics)."""
+
+    def __init__(self, hook, topic):
+        self._hook, self._topic = hook, topic
+
+    def process(self, progress):
+        self._hook._consumer = self._topic
+        self._hook(progress)
+        yield self._topic.commits
+
+
+def test_group_offset_commits_and_failures_are_counted():
+    reachable, unreachable = _topic(committed={0: 1}), _topic()
+    unreachable.unreachable = True
+    config = {"bootstrap.servers": "127.0.0.1:9", "group.id": "g"}
+    pipeline = beam.Pipeline()
+    progress = pipeline | beam.Create([_progress(**{"0": "6"})])
+    _ = progress | "Ok" >> beam.ParDo(_HookWithTopic(CommitGroupOffsets(config, TOPIC), reachable))
+    _ = progress | "Down" >> beam.ParDo(
+        _HookWithTopic(CommitGroupOffsets(config, TOPIC), unreachable)
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    counted = {
+        (c.key.step, c.key.metric.name): c.committed
+        for c in result.metrics().query()["counters"]
+        if c.key.metric.namespace == "dataplane.kafka"
+    }
+    assert counted == {
+        ("Ok", "group_offset_commits"): 1,
+        ("Down", "group_offset_commit_failures"): 1,
+    }
