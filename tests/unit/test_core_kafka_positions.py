@@ -61,12 +61,13 @@ class _Topic:
         self.times = times or {}
         self.eof = eof
         self.assigned = []
+        self.probes = []
         self.commits = []
         self.unreachable = False
 
-    def _check(self, timeout=1.0):
+    def _check(self, timeout=1.0, call=""):
         assert timeout is not None and 0 < timeout < 60, "every broker call is bounded"
-        if self.unreachable:
+        if self.unreachable is True or call in (self.unreachable or ()):
             raise KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down, pw=hunter2"))
 
     def list_topics(self, topic, timeout):
@@ -81,20 +82,20 @@ class _Topic:
         return held[-1] + 1 if held else 0
 
     def get_watermark_offsets(self, tp, timeout):
-        self._check(timeout)
+        self._check(timeout, "get_watermark_offsets")
         held = self.offsets[tp.partition]
         low = held[0] if held else 0
         return low, self.reported_high.get(tp.partition, self._end(tp.partition))
 
     def committed(self, tps, timeout):
-        self._check(timeout)
+        self._check(timeout, "committed")
         return [
             TopicPartition(TOPIC, tp.partition, self.committed_offsets.get(tp.partition, -1001))
             for tp in tps
         ]
 
     def offsets_for_times(self, tps, timeout):
-        self._check(timeout)
+        self._check(timeout, "offsets_for_times")
         found = []
         for tp in tps:
             times = self.times.get(tp.partition, {})
@@ -104,8 +105,11 @@ class _Topic:
 
     def assign(self, tps):
         self.assigned = [(tp.partition, tp.offset) for tp in tps]
+        self.probes.append(list(self.assigned))
 
     def consume(self, count, timeout):
+        assert isinstance(count, int) and count > 0
+        self._check(timeout)
         messages = []
         for partition, position in self.assigned:
             messages += [_Message(partition, o) for o in self.offsets[partition] if o >= position]
@@ -168,6 +172,12 @@ def test_bounded_reads_stop_at_the_end_found_by_partition_eof_not_the_watermark(
     assert _ranges(_plan(topic, bounded=True)) == {0: (3, 10), 1: (0, 0), 2: (0, 9)}
 
 
+def test_the_end_is_probed_from_the_last_watermark_not_the_whole_partition():
+    topic = _topic(reported_high={0: 7, 2: 5})
+    _plan(topic, bounded=True)
+    assert topic.probes == [[(0, 6), (1, 0), (2, 4)]]
+
+
 def test_latest_starts_at_the_end():
     assert _ranges(_plan(_topic(), start="latest")) == {
         0: (10, UNBOUNDED),
@@ -179,6 +189,26 @@ def test_latest_starts_at_the_end():
         1: (0, 0),
         2: (9, 9),
     }
+
+
+def test_a_group_offset_removed_by_retention_starts_at_the_log_start():
+    topic = _topic(committed={0: 1, 2: 0})  # partition 0 starts at 3 now
+    assert _ranges(_plan(topic, start="committed", bounded=True)) == {
+        0: (3, 10),
+        1: (0, 0),
+        2: (0, 9),
+    }
+
+
+def test_earliest_ignores_explicit_offsets():
+    reads = _plan(_topic(), start="earliest", start_offsets={0: 8, 2: 5}, bounded=True)
+    assert _ranges(reads) == {0: (3, 10), 1: (0, 0), 2: (0, 9)}
+
+
+def test_a_timestamp_at_the_first_offset_starts_there():
+    times = {0: {o: 1000 * o for o in range(3, 10)}, 2: {0: 0, 1: 100, 5: 7000, 8: 9000}}
+    reads = _plan(_topic(times=times), start="timestamp", start_timestamp_ms=0, bounded=True)
+    assert _ranges(reads) == {0: (3, 10), 1: (0, 0), 2: (0, 9)}
 
 
 def test_committed_starts_at_the_group_offset_or_the_log_start():
@@ -230,10 +260,21 @@ def test_resuming_past_retention_starts_at_the_log_start():
 
 @pytest.mark.parametrize(
     ("committed", "low", "expected"),
-    [(4, 3, 5), (2, 3, 3), (1, 3, 3), (9, 0, 10), (-1, 0, 0)],
+    [(4, 3, 5), (3, 3, 4), (2, 3, 3), (1, 3, 3), (9, 0, 10), (-1, 0, 0)],
 )
 def test_resume_offset(committed, low, expected):
     assert _resume_offset(TOPIC, 0, committed, low) == expected
+
+
+def test_resuming_past_retention_warns_which_offsets_were_lost(caplog):
+    with caplog.at_level("WARNING", logger="transforms.sources.kafka_partitions"):
+        assert _resume_offset(TOPIC, 4, 3, 4) == 4  # nothing was lost: no warning
+        assert caplog.records == []
+        assert _resume_offset(TOPIC, 4, 1, 7) == 7
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == (
+        "t[4]: offsets 2..6 were removed by retention before they were read; resuming at 7"
+    )
 
 
 # -- record limits -------------------------------------------------------------------------
@@ -277,6 +318,13 @@ def test_chosen_partitions_are_planned_in_the_order_given():
     reads = _plan(_topic(), partitions=[2, 0])
     assert [r.partition for r in reads] == [2, 0]
     assert partition_numbers(_topic(), TOPIC, config={}, timeout_s=1) == [0, 1, 2]
+    down = _topic()
+    down.unreachable = True
+    config = {"bootstrap.servers": "127.0.0.1:9"}
+    with pytest.raises(
+        SourceUnavailableError, match=r"bootstrap\.servers=127\.0\.0\.1:9 within 1s"
+    ):
+        partition_numbers(down, TOPIC, config=config, timeout_s=1)
 
 
 def test_partitions_the_topic_does_not_have_are_refused():
@@ -308,8 +356,31 @@ def test_an_unreachable_broker_is_a_source_error_without_secrets():
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("call", "start"),
+    [
+        ("committed", "committed"),
+        ("offsets_for_times", "timestamp"),
+        ("get_watermark_offsets", "earliest"),
+    ],
+)
+def test_a_broker_failing_any_look_up_is_a_source_error_naming_it(call, start):
+    topic = _topic()
+    topic.unreachable = {call}
+    with pytest.raises(SourceUnavailableError) as caught:
+        _plan(topic, start=start, start_timestamp_ms=0)
+    assert str(caught.value).startswith(
+        "cannot reach Kafka at bootstrap.servers=127.0.0.1:9 within 2s: KafkaError{"
+    )
+    assert "broker down" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
 def test_no_partition_eof_within_the_timeout_is_a_source_error():
-    with pytest.raises(SourceUnavailableError, match=r"no end-of-partition from t partitions"):
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"^no end-of-partition from t partitions \[0, 1, 2\] within 0s; is the broker "
+        r"reachable at 127\.0\.0\.1:9\?$",
+    ):
         _plan(_topic(eof=False), bounded=True, timeout_s=0.3)
 
 

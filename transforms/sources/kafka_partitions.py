@@ -150,7 +150,8 @@ def _start_offsets(
         return dict(ends)
     if start == "committed":
         committed = planner.committed_offsets(partitions)
-        return {p: _or(committed[p], lows[p]) for p in partitions}
+        # A group offset that retention removed starts at the log start, as "offsets" does.
+        return {p: max(_or(committed[p], lows[p]), lows[p]) for p in partitions}
     if start == "timestamp":
         assert start_timestamp_ms is not None
         found = planner.offsets_for_time(partitions, start_timestamp_ms)
