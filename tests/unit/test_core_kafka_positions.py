@@ -64,6 +64,7 @@ class _Topic:
         self.probes = []
         self.commits = []
         self.unreachable = False
+        self.topic_error = ""
 
     def _check(self, timeout=1.0, call=""):
         assert timeout is not None and 0 < timeout < 60, "every broker call is bounded"
@@ -74,7 +75,10 @@ class _Topic:
         self._check(timeout)
         topics = {}
         if topic == TOPIC:
-            topics[TOPIC] = SimpleNamespace(partitions=dict.fromkeys(self.offsets), error=None)
+            error = None
+            if self.topic_error:
+                error = SimpleNamespace(str=lambda: self.topic_error)
+            topics[TOPIC] = SimpleNamespace(partitions=dict.fromkeys(self.offsets), error=error)
         return SimpleNamespace(topics=topics)
 
     def _end(self, partition):
@@ -253,9 +257,13 @@ def test_resuming_starts_after_the_committed_frontier_and_links_to_it():
     assert (by_partition[1].start_offset, by_partition[1].first_prev) == (0, CHAIN_START)
 
 
-def test_resuming_past_retention_starts_at_the_log_start():
-    reads = _plan(_topic(), resume_after={0: 0})  # 1 and 2 are gone
+def test_resuming_past_retention_starts_at_the_log_start(caplog):
+    with caplog.at_level("WARNING", logger="transforms.sources.kafka_partitions"):
+        reads = _plan(_topic(), resume_after={0: 0})  # 1 and 2 are gone
     assert (reads[0].start_offset, reads[0].first_prev) == (3, "0")
+    assert [r.getMessage() for r in caplog.records] == [
+        "t[0]: offsets 1..2 were removed by retention before they were read; resuming at 3"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -282,11 +290,46 @@ def test_resuming_past_retention_warns_which_offsets_were_lost(caplog):
 
 def test_a_record_limit_is_shared_and_bounds_the_read():
     reads = _plan(_topic(), max_records=6)  # bounded by the limit alone
-    assert [(r.partition, r.start_offset, r.stop_offset, r.max_records) for r in reads] == [
-        (0, 3, 10, 3),
-        (1, 0, 0, 0),  # no share: an empty range
-        (2, 0, 9, 3),
+    assert reads == [
+        PartitionRead(TOPIC, 0, 3, 10, 3, -1, CHAIN_START),
+        PartitionRead(TOPIC, 1, 0, 0, 0, -1, CHAIN_START),  # no share: an empty range
+        PartitionRead(TOPIC, 2, 0, 9, 3, -1, CHAIN_START),
     ]
+
+
+def test_a_limit_above_the_backlog_takes_each_partition_s_whole_range():
+    times = {0: dict.fromkeys(range(3, 10), 0), 2: dict.fromkeys([0, 1, 5, 8], 0)}
+    reads = _plan(
+        _topic(times=times),
+        max_records=20,
+        start="timestamp",
+        start_timestamp_ms=0,
+        resume_after={2: 1},
+    )
+    assert reads == [
+        PartitionRead(TOPIC, 0, 3, 10, 7, 0, CHAIN_START),
+        PartitionRead(TOPIC, 1, 0, 0, 0, 0, CHAIN_START),
+        PartitionRead(TOPIC, 2, 2, 9, 7, 0, "1"),
+    ]
+
+
+def test_a_streaming_read_from_the_start_does_not_look_for_the_end():
+    topic = _topic()
+    _plan(topic, start="earliest")
+    _plan(topic, start="committed")
+    _plan(topic, start="offsets", start_offsets={0: 5})
+    assert topic.probes == []
+
+
+def test_a_streaming_read_from_a_time_starts_at_the_end_where_nothing_is_newer():
+    times = {0: {o: 1000 * o for o in range(3, 10)}, 2: {0: 0, 1: 100, 5: 7000, 8: 9000}}
+    reads = _plan(_topic(times=times), start="timestamp", start_timestamp_ms=8500)
+    assert _ranges(reads) == {0: (9, UNBOUNDED), 1: (0, UNBOUNDED), 2: (8, UNBOUNDED)}
+
+
+def test_a_start_time_filters_only_when_the_read_starts_from_a_time():
+    reads = _plan(_topic(), start="earliest", start_timestamp_ms=5000)
+    assert {r.min_timestamp_ms for r in reads} == {-1}
 
 
 def test_a_partition_without_a_share_of_the_limit_reads_nothing():
@@ -333,7 +376,15 @@ def test_partitions_the_topic_does_not_have_are_refused():
 
 
 def test_a_missing_topic_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"topic: Kafka topic 'other' is not readable"):
+    topic = _topic()
+    topic.topic_error = "Broker: Topic authorization failed"
+    with pytest.raises(
+        ConfigError, match=r"^topic: Kafka topic 't' is not readable: Broker: Topic authorization"
+    ):
+        _plan(topic)
+    with pytest.raises(
+        ConfigError, match=r"^topic: Kafka topic 'other' is not readable: not found$"
+    ):
         plan_partition_reads(
             _topic(),
             "other",
