@@ -129,7 +129,15 @@ def _configured() -> bool:
     if any(name.startswith("OPENLINEAGE__TRANSPORT") for name in os.environ):
         return True
     home = Path(os.environ.get("HOME", "~")).expanduser() / ".openlineage" / _CONFIG_FILE
-    return Path(_CONFIG_FILE).is_file() or home.is_file()
+    return _readable_file(Path(_CONFIG_FILE)) or _readable_file(home)
+
+
+def _readable_file(path: Path) -> bool:
+    """Whether ``path`` is a file this process may read (a home it cannot enter: no)."""
+    try:
+        return path.is_file() and os.access(path, os.R_OK)
+    except OSError:  # e.g. PermissionError on a directory of another user
+        return False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+"""A home directory the run may not read does not stop it (lineage is best effort)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from beam_pipelines import lineage
+
+
+def test_an_unreadable_home_means_no_lineage_configuration(monkeypatch, tmp_path) -> None:
+    for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "someone-else"))
+    monkeypatch.chdir(tmp_path)
+    real = Path.is_file
+
+    def is_file(path: Path) -> bool:  # what a non-root user gets from another user's home
+        if "someone-else" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert lineage._configured() is False
+
+
+def test_a_readable_config_in_the_working_directory_counts(monkeypatch, tmp_path) -> None:
+    for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")
+    assert lineage._configured() is True
+
+
+pytestmark = [pytest.mark.filterwarnings("ignore")]
