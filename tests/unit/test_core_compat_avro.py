@@ -10,6 +10,7 @@ import io
 import itertools
 
 import fastavro
+import pytest
 from fastavro.read import SchemaResolutionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -170,3 +171,65 @@ def test_avro_problems_agrees_with_fastavro_resolution(case):
         # And fastavro refusing a datum means there is a problem to report.
         assert problems, (reader, writer)
     assert all(p.startswith("at ") for p in problems)
+
+
+T_INT = {"type": "record", "name": "T", "fields": [{"name": "x", "type": "int"}]}
+T_STRING = {"type": "record", "name": "T", "fields": [{"name": "x", "type": "string"}]}
+
+
+def _record(name, **fields):
+    return {
+        "type": "record",
+        "name": name,
+        "fields": [{"name": k, "type": v} for k, v in fields.items()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("reader", "writer", "problems"),
+    [
+        ("string", "int", ["at top level: writer type int cannot be read as string"]),
+        (
+            ["null", "int"],
+            "string",
+            ["at top level: the reader union has no branch for writer type string"],
+        ),
+        ("int", ["int", "string"], ["at top level: writer type string cannot be read as int"]),
+        (
+            _record("R", a={"type": "array", "items": "int"}),
+            _record("R", a={"type": "array", "items": "string"}),
+            ["at R.a[]: writer type string cannot be read as int"],
+        ),
+        (
+            _record("R", m={"type": "map", "values": "int"}),
+            _record("R", m={"type": "map", "values": "string"}),
+            ["at R.m{}: writer type string cannot be read as int"],
+        ),
+        (
+            _record("R", u=["null", "int"]),
+            _record("R", u=["null", "string"]),
+            ["at R.u: the reader union has no branch for writer type string"],
+        ),
+        (
+            _record("R", u=["null", "int"]),
+            _record("R", u=["null", "long"]),
+            ["at R.u: the reader union has no branch for writer type long"],
+        ),
+        # A named type used twice is checked at both places.
+        (
+            _record("R", a=T_STRING, b="T"),
+            _record("R", a=T_INT, b="T"),
+            [
+                "at R.a.x: writer type int cannot be read as string",
+                "at R.b.x: writer type int cannot be read as string",
+            ],
+        ),
+        # Names match without their namespaces; records and errors read each other.
+        (_record("a.b.R"), _record("R"), []),
+        (_record("R"), _record("x.y.R"), []),
+        ({"type": "error", "name": "E", "fields": []}, _record("E"), []),
+        (_record("E"), {"type": "error", "name": "E", "fields": []}, []),
+    ],
+)
+def test_avro_problems_name_the_place_and_the_types(reader, writer, problems):
+    assert avro_problems(reader, writer) == problems
