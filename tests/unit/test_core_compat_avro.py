@@ -224,6 +224,21 @@ def _record(name, **fields):
                 "at R.b.x: writer type int cannot be read as string",
             ],
         ),
+        (
+            _record("A"),
+            _record("B"),
+            ["at top level: writer record 'B' does not match reader name 'A' or its aliases"],
+        ),
+        (
+            {"type": "fixed", "name": "F", "size": 2},
+            {"type": "fixed", "name": "F", "size": 3},
+            ["at top level: fixed size 3 cannot be read as size 2"],
+        ),
+        (
+            {"type": "enum", "name": "E", "symbols": ["A"]},
+            {"type": "enum", "name": "E", "symbols": ["A", "B"]},
+            ["at top level: the reader enum lacks writer symbols ['B'] and has no default"],
+        ),
         # Names match without their namespaces; records and errors read each other.
         (_record("a.b.R"), _record("R"), []),
         (_record("R"), _record("x.y.R"), []),
