@@ -134,6 +134,7 @@ class ModuleResult:
     no_tests: list[str]
     other: list[str]
     seconds: float | None = None
+    source_sha256: str = ""
 
     @property
     def total(self) -> int:
@@ -160,7 +161,7 @@ class ModuleResult:
             "other": self.other,
             "kill_rate": round(self.rate, 4),
             "seconds": None if self.seconds is None else round(self.seconds, 1),
-            "source_sha256": self.module.source_hash(),
+            "source_sha256": self.source_sha256 or self.module.source_hash(),
         }
 
 
@@ -188,7 +189,9 @@ def module_result(module: Module, seconds: float | None = None) -> ModuleResult:
             by_kind["no_tests"].append(name)
         else:
             by_kind["other"].append(f"{name} (exit {code})")
-    return ModuleResult(module, killed, timeout, seconds=seconds, **by_kind)
+    return ModuleResult(
+        module, killed, timeout, seconds=seconds, source_sha256=module.source_hash(), **by_kind
+    )
 
 
 def _mutmut(globs: Sequence[str], max_children: int, log: Path) -> int:
@@ -227,6 +230,7 @@ def run(modules: Iterable[Module], *, max_children: int, fresh: bool) -> list[Mo
         result = module_result(module, time.monotonic() - started)
         print(f"  {_row(result)}", flush=True)
         results.append(result)
+        write_json([result], None, RESULTS)  # each module's row as soon as it is known
     return results
 
 
@@ -268,6 +272,7 @@ def rerun_survivors(modules: Iterable[Module], *, max_children: int) -> list[Mod
         )
         print(f"  {_row(result)}", flush=True)
         results.append(result)
+        write_json([result], None, RESULTS)
     return results
 
 
@@ -297,9 +302,14 @@ def write_json(results: Sequence[ModuleResult], seconds: float | None, path: Pat
     ).stdout.strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [r.as_json() for r in results]
-    if path.exists():  # a run of some modules keeps the other modules' last figures
+    previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if previous:  # a run of some modules keeps the other modules' last figures
+        before = {row["module"]: row for row in previous["modules"]}
+        for row in rows:
+            if row["seconds"] is None and row["module"] in before:
+                row["seconds"] = before[row["module"]].get("seconds")
         ran = {row["module"] for row in rows}
-        kept = [row for row in json.loads(path.read_text())["modules"] if row["module"] not in ran]
+        kept = [row for row in previous["modules"] if row["module"] not in ran]
         order = [m.name for m in MODULES]
         rows = sorted(kept + rows, key=lambda row: order.index(row["module"]))
     document = {
@@ -307,7 +317,7 @@ def write_json(results: Sequence[ModuleResult], seconds: float | None, path: Pat
         "command": "python -m tests.mutation",
         "commit": commit,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": None if seconds is None else round(seconds, 1),
+        "seconds": round(seconds, 1) if seconds is not None else previous.get("seconds"),
         "modules": rows,
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -336,8 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modules = _selected(args.module)
     started = time.monotonic()
-    if args.report:
+    if args.report:  # tallies mutants/ as the last (possibly interrupted) run left it
         results, seconds = [module_result(m) for m in modules], None
+        write_json([r for r in results if r.total], None, args.json)
     elif args.survivors:
         results = rerun_survivors(modules, max_children=args.max_children)
         seconds = time.monotonic() - started
