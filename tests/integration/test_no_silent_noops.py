@@ -67,3 +67,32 @@ def test_the_generator_spelling_runs_with_its_values_not_the_defaults(tmp_path) 
         [*command, "--batch-sise", "10"], capture_output=True, text=True, timeout=120, check=False
     )
     assert ran.returncode == 2 and "--batch-sise: no such flag" in ran.stderr
+
+
+def test_tables_ahead_of_a_recreated_topic_stop_the_run_naming_it(tmp_path: Path) -> None:
+    """A broker that kept its topics in memory restarted: the tables' offsets do not exist."""
+    from confluent_kafka import Producer
+
+    from runners.services import LocalKafkaBroker
+    from transforms.sources.kafka_admin import ensure_topic
+
+    def fill(bootstrap: str, count: int) -> None:
+        ensure_topic(bootstrap, "tweets", partitions=1)
+        producer = Producer({"bootstrap.servers": bootstrap})
+        for n in range(count):
+            producer.produce("tweets", f'{{"id": "{n}"}}'.encode(), partition=0)
+        assert producer.flush(15) == 0
+
+    lake = [f"--output={tmp_path}/out", f"--dlq={tmp_path}/dlq", "--bounded"]
+    with LocalKafkaBroker() as first:
+        fill(first.bootstrap_servers, 30)
+        ran = _sentiment(f"--source=kafka://{first.bootstrap_servers}/tweets", *lake)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+    with LocalKafkaBroker() as second:
+        fill(second.bootstrap_servers, 10)
+        ran = _sentiment(f"--source=kafka://{second.bootstrap_servers}/tweets", *lake)
+    assert ran.returncode == 2, ran.stderr[-2000:]
+    assert "error: topic: the output tables record offset 29 of tweets[0] as committed, but " in (
+        ran.stderr
+    )
+    assert "that partition ends at offset 10" in ran.stderr, ran.stderr[-3000:]

@@ -71,6 +71,9 @@ class _Planner:
     def low_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
         return {p: self._watermarks(p)[0] for p in partitions}
 
+    def high_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        return {p: self._watermarks(p)[1] for p in partitions}
+
     def end_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
         """True end offsets, found by reading from each high watermark to partition EOF."""
         probes = [
@@ -160,6 +163,34 @@ def _start_offsets(
     return {p: max(start_offsets.get(p, lows[p]), lows[p]) for p in partitions}
 
 
+def _check_frontiers_exist(
+    topic: str, highs: Mapping[int, int], committed: Mapping[int, int]
+) -> None:
+    """Raises when the tables hold offsets the partition never had: the topic is not the
+    one they were written from (recreated, or a broker that kept it in memory restarted).
+
+    Reading on would find nothing until the new topic passed the old offsets, and then
+    skip its first records as already committed.
+
+    >>> _check_frontiers_exist("t", {0: 10, 1: 5}, {0: 9, 1: 4})
+    >>> _check_frontiers_exist("t", {0: 10, 1: 5}, {0: 9, 1: 7})
+    Traceback (most recent call last):
+    ...
+    transforms.errors.ConfigError: topic: the output tables record offset 7 of t[1] as \
+committed, but that partition ends at offset 5: the topic was recreated or emptied since \
+they were written. Write to new tables (--output, --dlq), or move these away.
+    """
+    behind = sorted(p for p, high in highs.items() if committed[p] + 1 > high)
+    if behind:
+        p = behind[0]
+        raise ConfigError(
+            "topic",
+            f"the output tables record offset {committed[p]} of {topic}[{p}] as committed, "
+            f"but that partition ends at offset {highs[p]}: the topic was recreated or emptied "
+            "since they were written. Write to new tables (--output, --dlq), or move these away.",
+        )
+
+
 def _resume_offset(topic: str, partition: int, committed: int, low: int) -> int:
     """The offset after a committed frontier; the log start when retention removed it."""
     if committed + 1 >= low:
@@ -246,7 +277,12 @@ def plan_partition_reads(
     )
     first_prev = dict.fromkeys(chosen, CHAIN_START)
     if resume_after:
-        lows = planner.low_offsets([p for p in chosen if p in resume_after])
+        resumed = [p for p in chosen if p in resume_after]
+        highs = planner.high_offsets(resumed)
+        # A high watermark can lag the true end (Tansu counts batches): look closer.
+        beyond = [p for p in resumed if resume_after[p] + 1 > highs[p]]
+        _check_frontiers_exist(topic, planner.end_offsets(beyond) if beyond else {}, resume_after)
+        lows = planner.low_offsets(resumed)
         for p, low in lows.items():
             starts[p], first_prev[p] = (
                 _resume_offset(topic, p, resume_after[p], low),
