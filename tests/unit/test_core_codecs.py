@@ -56,6 +56,15 @@ def test_json_no_column_holds_is_unrepresentable(payload, message):
 def test_long_unrepresentable_literals_are_cut_in_the_message():
     reason, text = _reason(ANY, b"9" * 100)
     assert reason == "Unrepresentable" and "9" * 40 + " does not" in text and "9" * 41 not in text
+    reason, text = _reason(ANY, b"1" * 400 + b".5")
+    assert text == f"the number {'1' * 40} is too large for a 64-bit float"
+
+
+def test_a_remote_ref_is_named_cut_to_200_characters():
+    uri = "http://127.0.0.1:9/" + "a" * 300
+    with pytest.raises(Exception, match="not followed") as caught:
+        JsonCodec({"properties": {"a": {"$ref": uri}}})
+    assert str(caught.value).endswith(f"$ref to another document is not followed: {uri[:200]}")
 
 
 @pytest.mark.parametrize("payload", [b"NaN", b"Infinity", b"-Infinity", b"[1, NaN]"])
@@ -145,7 +154,8 @@ def test_avro_decodes_into_the_reader_or_the_writer_schema():
 
 def test_avro_reasons():
     payload = AvroCodec(V2).encode({"a": 1, "b": "xyz"})
-    assert _reason(AvroCodec(V2), payload[:-2])[0] == "TruncatedPayload"
+    reason, text = _reason(AvroCodec(V2), payload[:-2])
+    assert reason == "TruncatedPayload" and text.startswith("the Avro payload ended early: ")
     assert _reason(AvroCodec(V2), payload + b"\x00\x00") == (
         "CorruptPayload",
         "2 bytes left after the Avro record",
