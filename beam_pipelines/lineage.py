@@ -90,12 +90,30 @@ def lineage_client(target: str | None) -> OpenLineageClient | None:
         ConfigError: naming ``--lineage`` when its value is none of the forms above.
     """
     if target:
-        return OpenLineageClient(config={"transport": _transport(target.strip())})
+        transport = _transport(target.strip())
+        if transport["type"] == "console":
+            _show_console_events()
+        return OpenLineageClient(config={"transport": transport})
     if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return None
     if _configured():
         return OpenLineageClient()
     return None
+
+
+def _show_console_events() -> None:
+    """The console transport logs each event at INFO, below Python's default level: show
+    them on stderr, one JSON event per line."""
+    import logging
+
+    logger = logging.getLogger("openlineage.client.transport.console")
+    if not any(getattr(h, "_dataplane", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._dataplane = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _transport(target: str) -> dict[str, Any]:
@@ -286,7 +304,8 @@ class RunLineage:
             producer=PRODUCER,
         )
         try:
-            self.client.emit(event)
+            with _quiet_retries():
+                self.client.emit(event)
         except Exception as err:  # best effort: lineage never stops a run
             if not self._warned:
                 self._warned = True
@@ -448,3 +467,18 @@ def _suite(path: Any) -> Mapping[str, Any] | None:
         return read_suite(str(path))
     except ConfigError:
         return None
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """urllib3 logs a warning per retry of an unreachable lineage service; the run reports
+    the failure once itself."""
+    import logging
+
+    pool = logging.getLogger("urllib3.connectionpool")
+    level = pool.level
+    pool.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pool.setLevel(level)

@@ -34,3 +34,22 @@ def test_a_readable_config_in_the_working_directory_counts(monkeypatch, tmp_path
 
 
 pytestmark = [pytest.mark.filterwarnings("ignore")]
+
+
+def test_console_events_are_printed_one_json_per_line(capsys) -> None:
+    import json
+
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    client = lineage.lineage_client("console")
+    assert client is not None
+    event = RunEvent(
+        eventType=RunState.START,
+        eventTime="2026-11-23T00:00:00+00:00",
+        run=Run(runId="01a20711-8895-72e7-93d2-efb7661fdfa4"),
+        job=Job(namespace="dataplane", name="sentiment"),
+        producer="test",
+    )
+    client.emit(event)
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    assert json.loads(line)["eventType"] == "START"
