@@ -199,8 +199,13 @@ def draw(graph: PipelineGraph, out: Path, title: str) -> None:
     columns = _columns(graph)
     tallest = max(len(column) for column in columns.values())
     where = layout(graph)
-    figure, axes = plt.subplots(figsize=(3.0 * len(columns) + 1, 1.1 * tallest + 1.5))
     drawn = arrows(graph, where)
+    # Arcs are sized in inches (the figure is far wider than tall, so a bend in data
+    # units would leave it): one that skips more columns rises a little higher.
+    apexes = {edge: _apex_in(arrow) for edge, arrow in drawn.items()}
+    headroom_in = max(apexes.values(), default=0.0)
+    width_in, row_in = 3.0 * len(columns) + 1, 1.1
+    figure, axes = plt.subplots(figsize=(width_in, row_in * tallest + 1.5 + 2 * headroom_in))
     for edge, arrow in sorted(drawn.items()):
         axes.annotate(
             "",
@@ -210,7 +215,7 @@ def draw(graph: PipelineGraph, out: Path, title: str) -> None:
                 "arrowstyle": "->",
                 "color": "#555555",
                 "lw": 1.2,
-                "connectionstyle": f"arc3,rad={arrow.bend}",
+                "connectionstyle": f"arc3,rad={_rad(arrow, apexes[edge], row_in):.4f}",
             },
             gid=f"edge {edge[0]} -> {edge[1]}",
         )
@@ -225,13 +230,28 @@ def draw(graph: PipelineGraph, out: Path, title: str) -> None:
             bbox={"boxstyle": "round,pad=0.4", "fc": "#e8f0fe", "ec": "#1a56db"},
         )
     axes.set_xlim(-1.6, 3.0 * (len(columns) - 1) + 1.6)
-    arcs = [abs(a.bend) * math.dist(a.start, a.end) / 2 for a in drawn.values()]  # arc heights
-    axes.set_ylim(-tallest / 2 - 0.5 - max(arcs), tallest / 2 + 0.5 + max(arcs))
+    room = tallest / 2 + 0.5 + headroom_in / row_in
+    axes.set_ylim(-room, room)
     axes.set_title(title)
     axes.axis("off")
     figure.tight_layout()
     figure.savefig(out)
     plt.close(figure)
+
+
+def _apex_in(arrow: Arrow) -> float:
+    """How high (inches) an arc that skips columns rises above the straight line; 0 else."""
+    span = round((arrow.end[0] - arrow.start[0] + 2.4) / 3.0)
+    return 0.0 if span <= 1 else min(0.3 + 0.12 * (span - 2), 1.0)
+
+
+def _rad(arrow: Arrow, apex_in: float, row_in: float) -> float:
+    """matplotlib's arc3 ``rad`` for ``arrow``: its own bend, or one rising ``apex_in``."""
+    if apex_in == 0.0:
+        return arrow.bend
+    (x0, y0), (x1, y1) = arrow.start, arrow.end
+    length_in = math.hypot(x1 - x0, (y1 - y0) * row_in)  # about an inch per x unit
+    return math.copysign(2 * apex_in / length_in, arrow.bend)
 
 
 def add_graph_command(groups: Any) -> None:
