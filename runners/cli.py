@@ -112,10 +112,13 @@ def _add_broker_command(groups: Any) -> None:
     broker = groups.add_parser(
         "broker",
         help="run the embedded Kafka-protocol broker (Tansu) on 127.0.0.1 until Ctrl-C",
-        description="A local Kafka-protocol broker for trying the pipelines: in memory, "
-        "on 127.0.0.1, topics created on first use. Ctrl-C or SIGTERM stops it.",
+        description="A local Kafka-protocol broker for trying the pipelines: on 127.0.0.1, "
+        "its log in memory unless --storage says otherwise, a topic created when a producer "
+        "first writes to it (a read never creates one). Ctrl-C or SIGTERM stops it.",
     )
-    broker.add_argument("--port", type=int, default=9092, help="port to listen on; 0: a free one")
+    broker.add_argument(
+        "--port", type=int, default=9092, help="port to listen on (default 9092); 0: a free one"
+    )
     broker.add_argument(
         "--storage",
         default="memory",
