@@ -485,3 +485,35 @@ def test_a_stream_that_cannot_be_listed_is_a_source_error(kinesis):
         SourceUnavailableError, match="cannot list the shards of Kinesis stream 'nope'"
     ):
         list(dofn.process("nope"))
+
+
+class _ThrottlingClient:
+    """A Kinesis client whose every call is throttled (ProvisionedThroughputExceeded)."""
+
+    def get_shard_iterator(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}
+        raise ClientError(error, "GetShardIterator")
+
+
+def test_a_throttled_iterator_request_backs_off_instead_of_failing():
+    from transforms.sources.kinesis import _Throttled
+
+    with pytest.raises(_Throttled):
+        _reader(_ThrottlingClient())._iterator(ShardState("s-0"))
+
+
+def test_an_at_timestamp_start_does_not_depend_on_the_machine_time_zone(kinesis, monkeypatch):
+    import time
+
+    shard, _ = _put(kinesis, [b"a"])
+    in_an_hour = str(int(datetime.now(timezone.utc).timestamp() * 1000) + 3_600_000)
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        state = ShardState(shard, start_type="AT_TIMESTAMP", start_value=in_an_hour)
+        assert _read_from(kinesis, _reader(kinesis)._iterator(state)) == []
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
