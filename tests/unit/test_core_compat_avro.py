@@ -239,6 +239,22 @@ def _record(name, **fields):
             {"type": "enum", "name": "E", "symbols": ["A", "B"]},
             ["at top level: the reader enum lacks writer symbols ['B'] and has no default"],
         ),
+        (
+            {"type": "array", "items": "int"},
+            {"type": "array", "items": "string"},
+            ["at []: writer type string cannot be read as int"],
+        ),
+        # Inside a recursive type, the same record on one side meets another on the other.
+        (
+            _record("Node", next=["null", _record("Other", v="string") | {"aliases": ["Node"]}]),
+            _record("Node", next=["null", "Node"], v="int"),
+            ["at Node.next: the reader union has no branch for writer type record"],
+        ),
+        (
+            _record("Node", next=["null", "Node"], v="int") | {"aliases": ["Inner"]},
+            _record("Node", next=["null", _record("Inner", v="string", next="null")], v="int"),
+            ["at Node.next: the reader union has no branch for writer type record"],
+        ),
         # Names match without their namespaces; records and errors read each other.
         (_record("a.b.R"), _record("R"), []),
         (_record("R"), _record("x.y.R"), []),
