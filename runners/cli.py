@@ -345,7 +345,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _until_interrupted(serve: Callable[[], Any], stop: Callable[[], Any]) -> None:
-    """Runs ``serve`` until Ctrl-C or SIGTERM, then ``stop`` (which a second Ctrl-C cannot cut)."""
+    """Runs ``serve`` until Ctrl-C or SIGTERM, then ``stop`` (which a second Ctrl-C cannot cut).
+
+    Both handlers are installed here: a process started in the background by a shell
+    without job control inherits SIGINT ignored, and Ctrl-C must still stop it.
+    """
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         serve()
