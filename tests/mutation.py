@@ -243,6 +243,9 @@ def rerun_survivors(modules: Iterable[Module], *, max_children: int) -> list[Mod
     """
     last = {row["module"]: row for row in json.loads(RESULTS.read_text())["modules"]}
     MUTANTS.mkdir(exist_ok=True)
+    # mutmut traces only new tests incrementally: a changed test would keep the functions
+    # it reached before. Trace every test again.
+    (MUTANTS / "mutmut-stats.json").unlink(missing_ok=True)
     log = MUTANTS / "mutation.log"
     results = []
     for module in modules:
