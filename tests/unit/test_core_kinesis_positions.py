@@ -450,7 +450,7 @@ def test_a_streaming_plan_has_no_stop_time(kinesis):
     assert state.start_type == "AT_TIMESTAMP" and state.start_value.isdigit()
 
 
-def test_planning_resumes_each_shard_after_its_committed_sequence(kinesis, tmp_path):
+def test_planning_resumes_each_shard_after_its_committed_sequence(kinesis, tmp_path, caplog):
     import pyarrow as pa
 
     from transforms.sinks.delta_commit import DeltaCommitter
@@ -473,8 +473,12 @@ def test_planning_resumes_each_shard_after_its_committed_sequence(kinesis, tmp_p
     table = TableRef(str(tmp_path / "out"), "app")
     DeltaCommitter(table.uri, app_id=table.app_id).commit(batch)
     plan = {"iterator_type": "TRIM_HORIZON", "bounded": False, "max_records": 0}
-    restriction = _plan_stream(plan, ResumeFrom((table,)))
+    with caplog.at_level("INFO", logger="transforms.sources.kinesis"):
+        restriction = _plan_stream(plan, ResumeFrom((table,)))
     assert restriction.shards[shard].last_sequence == sequences[1]
+    assert f"{STREAM}: resuming 1 shards after their committed sequences" in [
+        r.getMessage() for r in caplog.records
+    ]
     assert _read_from(kinesis, _reader(kinesis)._iterator(restriction.shards[shard])) == []
 
 
@@ -517,3 +521,51 @@ def test_an_at_timestamp_start_does_not_depend_on_the_machine_time_zone(kinesis,
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+class _PagedShards:
+    """A client listing a stream's shards in two pages, recording what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def list_shards(self, **kwargs):
+        self.asked.append(kwargs)
+        if "NextToken" not in kwargs:
+            return {"Shards": [{"ShardId": "s-0"}], "NextToken": "page-2"}
+        return {"Shards": [{"ShardId": "s-1"}]}
+
+
+def test_every_page_of_shards_is_listed():
+    from transforms.sources.kinesis import _list_shards
+
+    client = _PagedShards()
+    assert [s["ShardId"] for s in _list_shards(client, STREAM)] == ["s-0", "s-1"]
+    # Kinesis refuses a StreamName beside a NextToken.
+    assert client.asked == [{"StreamName": STREAM}, {"NextToken": "page-2"}]
+
+
+def test_a_merged_shard_has_both_parents(kinesis):
+    kinesis.update_shard_count(StreamName=STREAM, TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    first, second = (
+        s["ShardId"]
+        for s in kinesis.list_shards(StreamName=STREAM)["Shards"]
+        if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})
+    )
+    kinesis.merge_shards(StreamName=STREAM, ShardToMerge=first, AdjacentShardToMerge=second)
+    plan = {"iterator_type": "TRIM_HORIZON", "bounded": True, "max_records": 0}
+    restriction = _plan_stream(plan)
+    merged = [s for s in restriction.shards.values() if len(s.parents) == 2]
+    assert [set(s.parents) for s in merged] == [{first, second}]
+
+
+def test_planning_starts_each_shard_after_its_configured_sequence(kinesis):
+    shard, sequences = _put(kinesis, [b"a", b"b"])
+    plan = {
+        "iterator_type": "AFTER_SEQUENCE_NUMBER",
+        "bounded": True,
+        "max_records": 0,
+        "start_sequences": {shard: sequences[0]},
+    }
+    state = _plan_stream(plan).shards[shard]
+    assert (state.start_type, state.start_value) == ("AFTER_SEQUENCE_NUMBER", sequences[0])
