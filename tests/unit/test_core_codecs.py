@@ -209,3 +209,21 @@ def test_encode_framed_frames_the_schema_id_and_payload():
     assert framed == b"\x00\x00\x00\x00\x65" + b'{"a":1}'
     schema_id, payload = unframe(framed)
     assert (schema_id, bytes(payload)) == (101, b'{"a":1}')
+
+
+def test_a_value_nested_deeper_than_its_schema_can_check_is_a_schema_violation():
+    # Definitions that refer to each other: each level of the value is several calls deep
+    # in the compiled validator, so it gives up long before the JSON reader does.
+    schema = {
+        "definitions": {
+            "a": {"type": "array", "items": {"$ref": "#/definitions/b"}},
+            "b": {"anyOf": [{"$ref": "#/definitions/a"}]},
+        },
+        "$ref": "#/definitions/a",
+    }
+    codec = JsonCodec(schema)
+    assert codec.decode(b"[[[]]]") == [[[]]]
+    assert _reason(codec, b"[" * 900 + b"]" * 900) == (
+        "SchemaViolation",
+        "the value is nested too deeply",
+    )
