@@ -583,3 +583,30 @@ def test_group_offset_commits_and_failures_are_counted():
         ("Ok", "group_offset_commits"): 1,
         ("Down", "group_offset_commit_failures"): 1,
     }
+
+
+# -- tables that record offsets the partition never had -------------------------------------
+
+
+def test_a_frontier_beyond_the_partition_end_is_refused_naming_it():
+    # Partition 0 ends at 10 (its last record is 9); the tables say 12 was committed.
+    with pytest.raises(ConfigError) as caught:
+        _plan(_topic(), resume_after={0: 12, 2: 1})
+    assert str(caught.value) == (
+        "topic: the output tables record offset 12 of t[0] as committed, but that partition "
+        "ends at offset 10: the topic was recreated or emptied since they were written. "
+        "Write to new tables (--output, --dlq), or move these away."
+    )
+
+
+def test_a_lagging_watermark_is_checked_against_the_true_end_only_where_needed():
+    topic = _topic(reported_high={0: 7})  # the broker counts batches: 7, the end is 10
+    reads = _plan(topic, resume_after={0: 8, 2: 1})
+    assert topic.probes == [[(0, 6)]]  # only partition 0 looked past its watermark
+    assert {r.partition: r.start_offset for r in reads if r.partition != 1} == {0: 9, 2: 2}
+
+
+def test_a_frontier_at_the_last_record_needs_no_look_past_the_watermark():
+    topic = _topic()
+    reads = _plan(topic, resume_after={0: 9})
+    assert topic.probes == [] and reads[0].start_offset == 10
