@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check lint format bench chaos soak clean
+.PHONY: install demo test check lint format bench chaos soak mutation clean
 
 install: $(STAMP)
 
@@ -74,6 +74,13 @@ SOAK_DURATION_S ?= 600
 SOAK_COMPACT_EVERY_S ?= 60
 soak: install
 	$(BIN)/python -m bench.soak --duration_s $(SOAK_DURATION_S) --compact_every_s $(SOAK_COMPACT_EVERY_S)
+
+# Not in CI: mutmut over the core modules, one module at a time, against the fast tests (unit
+# tests and doctests, no services); table, then bench/results/mutation.json. Hours on 2 cores.
+# One module: make mutation MUTATION_ARGS="--module frontier". See tests/MUTATION.md.
+MUTATION_ARGS ?= --max_children 2
+mutation: install
+	$(BIN)/python -m tests.mutation $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
