@@ -17,6 +17,18 @@ pytestmark = [pytest.mark.integration]
 CLI = [sys.executable, "-m", "runners.cli", "broker"]
 
 
+def _ctrl_c(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C, then its output; a broker that does not stop in 30 s is killed (the test
+    fails), never left running."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=30)[0] or ""
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
 def _address(first_line: str) -> str:
     return first_line.split(" at ")[1].split(" ")[0]
 
@@ -29,8 +41,7 @@ def test_the_broker_command_serves_until_ctrl_c() -> None:
         metadata = AdminClient({"bootstrap.servers": address}).list_topics(timeout=10)
         assert metadata.brokers  # a Kafka-protocol broker answers there
     finally:
-        process.send_signal(signal.SIGINT)
-        out, _ = process.communicate(timeout=30)
+        out = _ctrl_c(process)
     assert process.returncode == 0 and "broker stopped" in out
     host, port = address.split(":")
     with socket.socket() as probe:
@@ -84,8 +95,7 @@ def test_with_its_log_in_s3_topics_survive_a_restart(moto_endpoint: str) -> None
             consumer.close()
             assert got == values
         finally:
-            process.send_signal(signal.SIGINT)
-            process.communicate(timeout=30)
+            _ctrl_c(process)
         assert process.returncode == 0
 
 
