@@ -67,7 +67,7 @@ setup(
         "dev": ["ruff>=0.6", "mypy>=1.10", "mutmut>=3.2"],  # make mutation: mutmut
     },
     entry_points={
-        "console_scripts": ["dataplane=runners.cli:main"],
+        "console_scripts": ["dataplane=runners.cli:entry"],
         "pytest11": ["dataplane=runners.pytest_plugin"],
     },
     classifiers=[

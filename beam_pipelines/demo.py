@@ -7,7 +7,6 @@ and Delta tables under ./demo-output/.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,4 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)

@@ -159,4 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)

@@ -11,7 +11,6 @@ each exactly once, also when the run is repeated.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -157,4 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)

@@ -19,7 +19,6 @@ Run it::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -360,4 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)

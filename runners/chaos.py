@@ -481,4 +481,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)

@@ -32,7 +32,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from runners.dlq_cli import add_dlq_command
 from runners.graph import add_graph_command
@@ -46,7 +46,7 @@ from schemas.factory import open_registry
 from schemas.registry import LocalFileRegistry
 from transforms.errors import ConfigError, DataplaneError
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 _CANDIDATE_FORMATS: dict[str, SchemaFormat] = {".avsc": "avro", ".json": "json"}
 
@@ -382,5 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def entry() -> NoReturn:
+    """The ``dataplane`` command: :func:`main`, ended without the interpreter's teardown
+    (see :mod:`beam_pipelines.exiting`)."""
+    from beam_pipelines.exiting import run_and_exit
+
+    run_and_exit(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -41,7 +41,10 @@ class TableStats:
         except TableNotFoundError:
             return cls(uri, None, 0, 0)
         return cls(
-            uri, table.version(), len(table.file_uris()), table.to_pyarrow_dataset().count_rows()
+            uri,
+            table.version(),
+            len(table.file_uris()),
+            table.to_pyarrow_dataset().count_rows(use_threads=False),
         )
 
 

@@ -113,3 +113,28 @@ def test_a_broker_away_at_commit_time_is_counted_and_the_rows_are_kept(
     assert counter("group_offset_commits") == 0
     assert read_table(str(tmp_path / "out")).num_rows == 20  # the table is the truth
     assert _group_offsets(kafka_bootstrap, group, topic) == {0: -1001, 1: -1001}  # none
+
+
+def _kafka_clients_alive() -> int:
+    """librdkafka clients of this process: each runs one thread named ``rdk:main``."""
+    tasks = Path("/proc/self/task")
+    return sum((task / "comm").read_text().strip() == "rdk:main" for task in tasks.iterdir())
+
+
+def test_the_consumer_that_commits_group_offsets_is_closed_when_the_run_ends(
+    kafka_bootstrap: str, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic, group = new_topic(partitions=2), "claims-closed"
+    _produce_tweets(kafka_bootstrap, topic, 20, seed=4)
+    before = _kafka_clients_alive()
+    sentiment.run(
+        [
+            f"--source=kafka://{kafka_bootstrap}/{topic}?group={group}",
+            f"--output={tmp_path / 'out'}",
+            f"--dlq={tmp_path / 'dlq'}",
+            "--bounded",
+            "--runner=direct",
+        ]
+    )
+    assert _group_offsets(kafka_bootstrap, group, topic) == {0: 10, 1: 10}  # it did commit
+    assert _kafka_clients_alive() == before  # and nothing it opened outlives the run

@@ -232,6 +232,10 @@ class _CommitBatchDoFn(beam.DoFn):
                 self._table_uri, self._schedule, storage_options=options
             )
 
+    def teardown(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+
     def process(self, keyed_batch: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
         rows = list(keyed_batch[1])
         require_coordinates(rows, self._rules.sink, self._rules.step)

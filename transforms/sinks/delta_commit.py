@@ -146,6 +146,12 @@ class DeltaCommitter:
             f"{self._max_attempts} conflicting attempts"
         )
 
+    def close(self) -> None:
+        """Releases what ``on_progress`` holds open, if it can be closed (a consumer)."""
+        close = getattr(self._on_progress, "close", None)
+        if callable(close):
+            close()
+
     def _append(self, table: DeltaTable | None, fresh: pa.Table, progress: Progress) -> int:
         expected = int(table.version()) + 1 if table is not None else 0
         pointer = Transaction(progress_txn(self.app_id), expected)

@@ -36,6 +36,7 @@ class CommitGroupOffsets:
     Example:
         >>> hook = CommitGroupOffsets({"bootstrap.servers": "127.0.0.1:9", "group.id": "g"}, "t")
         >>> hook(Progress())  # nothing committed yet: nothing to do, no connection made
+        >>> hook.close()  # the sink's worker does this at teardown
     """
 
     def __init__(self, config: Mapping[str, Any], topic: str, timeout_s: float = 5.0) -> None:
@@ -64,6 +65,12 @@ class CommitGroupOffsets:
                 self._topic,
                 redact_text(str(err), self._config),
             )
+
+    def close(self) -> None:
+        """Closes the consumer the commits opened (a later call opens a new one)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
 
     def _commit_forward(self, wanted: dict[int, int]) -> None:
         if self._consumer is None:
