@@ -37,7 +37,7 @@ kinesalite:
 	fi
 
 demo: install
-	$(BIN)/python -m beam_pipelines.demo
+	$(BIN)/python -m runners.demo
 
 # Two workers, each file's tests on one of them (module fixtures and file order kept).
 test: install
@@ -58,13 +58,13 @@ bench: install
 	$(BIN)/python -m bench.bench_telemetry
 
 # Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis; then the
-# streaming trials (kills, zombie writers, broker outages; see runners/chaos_streaming.py).
+# streaming trials (kills, zombie writers, broker outages; see tests/faults/chaos_streaming.py).
 CHAOS_TRIALS ?= 30
 CHAOS_RECORDS ?= 20000
 CHAOS_STREAMING_TRIALS ?= 20
 chaos: install
-	$(BIN)/python -m runners.chaos --kind both --trials $(CHAOS_TRIALS) --records $(CHAOS_RECORDS)
-	$(BIN)/python -m runners.chaos --streaming --kind both --trials $(CHAOS_STREAMING_TRIALS) \
+	$(BIN)/python -m tests.faults.chaos --kind both --trials $(CHAOS_TRIALS) --records $(CHAOS_RECORDS)
+	$(BIN)/python -m tests.faults.chaos --streaming --kind both --trials $(CHAOS_STREAMING_TRIALS) \
 		--telemetry_kills 6 --json bench/results/chaos_streaming.json
 
 # Not in CI: both pipelines streaming at 70 % of what this machine sustains, compacting as

@@ -20,10 +20,11 @@ setup(
     packages=find_packages(include=[f"{p}*" for p in PACKAGES]),
     package_data={
         "schemas": ["*/*.json", "*/*.avsc", "*/candidates/*"],  # incl. expectations/
-        "runners": ["profiles.yaml"],
+        "beam_pipelines.launch": ["profiles.yaml"],
     },
     install_requires=[
-        # runners/local_streaming.py works around defects of this Beam release (tested per defect).
+        # beam_pipelines/launch/local_streaming.py works around defects of this Beam release
+        # (tested per defect).
         "apache-beam[gcp,aws]>=2.77,<2.78",
         # The schema-registry client and its serializers; 2.16.1 pins a certifi release
         # that package indexes may not carry yet.
@@ -67,7 +68,7 @@ setup(
         "dev": ["ruff>=0.6", "mypy>=1.10", "mutmut>=3.2"],  # make mutation: mutmut
     },
     entry_points={
-        "console_scripts": ["dataplane=runners.cli:entry"],
+        "console_scripts": ["dataplane=runners.cli.main:entry"],
         "pytest11": ["dataplane=runners.pytest_plugin"],
     },
     classifiers=[

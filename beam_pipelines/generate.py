@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 
 from confluent_kafka import Producer
 
-from beam_pipelines.publish import publish
-from beam_pipelines.telemetrygen import generate_telemetry
-from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
+from schemas.errors import DataplaneError, SourceUnavailableError
 from schemas.registry import LocalFileRegistry
-from transforms.errors import DataplaneError, SourceUnavailableError
 from transforms.sources.kafka_admin import ensure_topic
 
 __all__ = ["main", "produce"]
@@ -159,6 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from beam_pipelines.exiting import run_and_exit
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)

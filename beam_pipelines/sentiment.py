@@ -21,8 +21,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
 from beam_pipelines.dead_letters import AllDeadLetters
-from beam_pipelines.launch import command_line, run_pipeline
-from beam_pipelines.options import (
+from beam_pipelines.launch.launcher import command_line, run_pipeline
+from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
@@ -156,6 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from beam_pipelines.exiting import run_and_exit
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)

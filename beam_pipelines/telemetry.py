@@ -28,8 +28,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import CountDeadLetters, CountValid
 from beam_pipelines.dead_letters import AllDeadLetters
-from beam_pipelines.launch import command_line, run_pipeline
-from beam_pipelines.options import (
+from beam_pipelines.launch.launcher import command_line, run_pipeline
+from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
@@ -41,7 +41,7 @@ from beam_pipelines.options import (
     storage_options_from,
     subject_version,
 )
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.featurize import CheckBounds, ExtractEventTime, Geohash, WindowedAggregate
 from transforms.featurize.bounds import TELEMETRY_BOUNDS
 from transforms.featurize.vehicle import SpeedStats
@@ -359,6 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from beam_pipelines.exiting import run_and_exit
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)

@@ -33,8 +33,8 @@ import fastavro
 import fastjsonschema
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from beam_pipelines.telemetrygen import generate_telemetry
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.feeds.tweets import generate_tweets
 from schemas.registry import LocalFileRegistry
 from transforms.record import Record, make_record
 from transforms.validate import DecodeAndValidate, RecordDecoder

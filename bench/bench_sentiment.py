@@ -20,9 +20,9 @@ from deltalake import write_deltalake
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.tweets import generate_tweets
 from beam_pipelines.generate import produce
-from beam_pipelines.tweetgen import generate_tweets
-from runners.services import LocalKafkaBroker
+from runners.local.services import LocalKafkaBroker
 from schemas.registry import LocalFileRegistry
 
 

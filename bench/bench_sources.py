@@ -23,9 +23,9 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
-from runners.services import (
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.local.services import (
     LocalKafkaBroker,
     LocalPubSubEmulator,
     MotoServer,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer, percentile
 from transforms.sources.kafka_admin import ensure_topic
 
@@ -57,13 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         bootstrap = args.bootstrap
         if not bootstrap:
-            from runners.services import LocalKafkaBroker
+            from runners.local.services import LocalKafkaBroker
 
             bootstrap = stack.enter_context(LocalKafkaBroker()).bootstrap_servers
         lake = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         runner = ["--runner=direct"]
         if args.portable:
-            from runners.services import LocalJobService
+            from runners.local.services import LocalJobService
 
             jobs = stack.enter_context(LocalJobService(streaming=True, start_timeout_s=60))
             endpoint = f"--job_endpoint={jobs.endpoint}"

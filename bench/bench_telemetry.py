@@ -26,8 +26,8 @@ import pygeohash
 from deltalake import write_deltalake
 
 from beam_pipelines import telemetry
-from beam_pipelines.publish import publish
-from beam_pipelines.telemetrygen import generate_telemetry
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.telemetry import generate_telemetry
 from schemas.registry import LocalFileRegistry
 from transforms.featurize.bounds import TELEMETRY_BOUNDS, bound_violation
 from transforms.validate import RecordDecoder

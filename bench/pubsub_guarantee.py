@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, percentile
 
 PROJECT = "bench-project"
@@ -371,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         if not os.environ.get("PUBSUB_EMULATOR_HOST"):
-            from runners.services import LocalPubSubEmulator
+            from runners.local.services import LocalPubSubEmulator
 
             emulator = stack.enter_context(LocalPubSubEmulator(start_timeout_s=60))
             os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host

@@ -44,8 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from beam_pipelines.telemetrygen import generate_telemetry
-from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
 from bench.streaming import StreamingProcess, TimedProducer, percentile
 
 RESULTS = Path(__file__).parent / "results"
@@ -1044,7 +1044,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from contextlib import ExitStack
 
-    from runners.services import LocalKafkaBroker
+    from runners.local.services import LocalKafkaBroker
     from transforms.sources.kafka_admin import ensure_topic
 
     warm_up_s = args.warm_up_s if args.warm_up_s is not None else min(120.0, args.duration_s / 5)

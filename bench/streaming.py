@@ -24,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from beam_pipelines.tweetgen import GeneratedMessage
+from beam_pipelines.feeds.tweets import GeneratedMessage
 
 __all__ = ["Stopped", "StreamingProcess", "TableWatcher", "TimedProducer", "percentile"]
 

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from transforms.errors import DataplaneError
+from schemas.errors import DataplaneError
 
 __all__ = [
     "COMPATIBILITY_LEVELS",

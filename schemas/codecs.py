@@ -21,8 +21,8 @@ import fastjsonschema
 from fastavro.read import SchemaResolutionError
 
 from schemas.base import RegisteredSchema
+from schemas.errors import DataplaneError
 from schemas.wire import frame
-from transforms.errors import DataplaneError
 
 __all__ = [
     "AvroCodec",

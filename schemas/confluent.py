@@ -20,8 +20,8 @@ from schemas.base import (
     Version,
     format_from_schema_type,
 )
-from transforms.errors import ConfigError
-from transforms.secrets import redact, redact_text, redact_url
+from schemas.errors import ConfigError
+from schemas.secrets import redact, redact_text, redact_url
 
 __all__ = ["ConfluentRegistry"]
 

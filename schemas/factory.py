@@ -34,7 +34,7 @@ def open_registry(
     if spec and spec.startswith(("http://", "https://")):
         return ConfluentRegistry(spec, config)
     if config:
-        from transforms.errors import ConfigError
+        from schemas.errors import ConfigError
 
         raise ConfigError("registry_config", "only applies to an http(s):// --registry")
     path = spec.removeprefix("file://") if spec else None

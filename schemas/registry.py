@@ -22,7 +22,7 @@ from schemas.base import (
     SchemaRegistry,
     Version,
 )
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = ["PACKAGED_SCHEMAS", "LocalFileRegistry", "schema_id_for"]
 

@@ -58,8 +58,8 @@ from schemas.base import (
 )
 from schemas.codecs import parse_avro
 from schemas.compatibility import check_candidate
+from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry, schema_id_for
-from transforms.errors import ConfigError
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_REQUEST_TIMEOUT_S", "RegistryServer"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from transforms.errors import DataplaneError
+from schemas.errors import DataplaneError
 
 __all__ = ["HEADER_SIZE", "MAGIC_BYTE", "FramingError", "frame", "is_framed", "unframe"]
 

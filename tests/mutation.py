@@ -94,7 +94,7 @@ def _method(cls: str, name: str) -> str:
 
 
 MODULES: tuple[Module, ...] = (
-    Module("frontier", "transforms/sinks/frontier.py"),
+    Module("frontier", "transforms/checkpoint/frontier.py"),
     Module("delta_commit", "transforms/sinks/delta_commit.py"),
     Module("delta_merge", "transforms/sinks/delta_merge.py"),
     Module("windowed", "transforms/featurize/windowed.py"),

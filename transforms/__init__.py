@@ -9,7 +9,7 @@ a name pulls in only its own module (and Beam); the error classes are plain Pyth
 
 >>> import transforms
 >>> transforms.WriteWithDeadLetters.__module__
-'transforms.sinks.with_dead_letters'
+'transforms.with_dead_letters'
 >>> from transforms import ConfigError, DataplaneError
 >>> issubclass(ConfigError, DataplaneError)
 True
@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from transforms.errors import (
+from schemas.errors import (
     ConfigError,
     DataplaneError,
     RetryableError,
@@ -87,12 +87,12 @@ _LAZY = {
     "MissingCoordinatesError": "transforms.sinks.delta",
     "RowsDoNotFitError": "transforms.sinks.delta",
     "TableSchemaError": "transforms.sinks.delta",
-    "WriteWithDeadLetters": "transforms.sinks.with_dead_letters",
-    "WriteResult": "transforms.sinks.with_dead_letters",
+    "WriteWithDeadLetters": "transforms.with_dead_letters",
+    "WriteResult": "transforms.with_dead_letters",
     "MergeIntoDelta": "transforms.sinks.delta_merge",
     "WriteToPartitionedParquet": "transforms.sinks.parquet",
-    "ResumeFrom": "transforms.sinks.progress_log",
-    "TableRef": "transforms.sinks.progress_log",
+    "ResumeFrom": "transforms.checkpoint.log",
+    "TableRef": "transforms.checkpoint.log",
     "arrow_schema_of": "transforms.sinks.arrow_schema",
 }
 

@@ -23,7 +23,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.progress import note
 from transforms.record import make_record_id
 

@@ -40,10 +40,10 @@ from apache_beam.pvalue import TaggedOutput
 
 from schemas.base import RegisteredSchema, SchemaNotFoundError, SchemaRegistry, Version
 from schemas.codecs import Codec, DecodeError, JsonCodec, codec_for
+from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry
 from schemas.wire import FramingError, is_framed, unframe
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
-from transforms.errors import ConfigError
 from transforms.record import (
     COORDINATE_FIELDS,
     ORIGINAL_FIELDS,

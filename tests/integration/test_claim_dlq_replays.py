@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
-from runners.cli import main as dataplane
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.cli.main import main as dataplane
 from tests.helpers import read_table
 
 pytestmark = pytest.mark.integration

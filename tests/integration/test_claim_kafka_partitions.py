@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from tests.helpers import produce, read_table
 
 pytestmark = pytest.mark.integration

@@ -30,8 +30,8 @@ import boto3
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
-from runners.services import free_port
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.local.services import free_port
 from tests.helpers import collect, read_table
 from transforms.sources.kinesis import ReadFromKinesis
 from transforms.sources.uri import read_from_uri

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from beam_pipelines.tweetgen import GeneratedMessage
+from beam_pipelines.feeds.tweets import GeneratedMessage
 from bench.streaming import StreamingProcess, TimedProducer
 from schemas.codecs import encode_framed
 from schemas.registry import LocalFileRegistry

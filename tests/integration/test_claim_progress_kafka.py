@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
-from runners.summary import ProgressMeter
+from beam_pipelines.feeds.tweets import generate_tweets
+from beam_pipelines.launch.summary import ProgressMeter
 from tests.helpers import produce
 
 pytestmark = pytest.mark.integration

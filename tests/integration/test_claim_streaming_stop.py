@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TimedProducer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,10 +12,11 @@ import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
-from runners.cli import main as dataplane
-from transforms.errors import ConfigError
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.cli.main import main as dataplane
+from schemas.errors import ConfigError
+from transforms.checkpoint.log import ResumeFrom, TableRef
 from transforms.sinks.compaction import (
     LEASE_TXN,
     CompactionSchedule,
@@ -25,7 +26,6 @@ from transforms.sinks.compaction import (
 )
 from transforms.sinks.delta import rows_to_arrow
 from transforms.sinks.delta_commit import DeltaCommitter
-from transforms.sinks.progress_log import ResumeFrom, TableRef
 
 pytestmark = [pytest.mark.integration]
 

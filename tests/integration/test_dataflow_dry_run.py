@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines import sentiment
-from runners.presets import resolve_runner
+from beam_pipelines.launch.presets import resolve_runner
 from tests.helpers import dataflow_dry_run_flags
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

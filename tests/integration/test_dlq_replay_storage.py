@@ -9,8 +9,8 @@ import pytest
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
-from runners.cli import main as dataplane
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.cli.main import main as dataplane
 
 pytestmark = [pytest.mark.integration]
 

@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from beam_pipelines import sentiment
-from beam_pipelines.tweetgen import generate_tweets
-from runners.services import LocalKafkaBroker, MotoServer, free_port, s3_broker_storage
+from beam_pipelines.feeds.tweets import generate_tweets
+from runners.local.services import LocalKafkaBroker, MotoServer, free_port, s3_broker_storage
 from tests.helpers import produce, read_table
 from transforms.sinks import ResumeFrom, TableRef
 
@@ -333,7 +333,7 @@ def test_dlq_replay_writes_fixed_letters_once_and_marks_them(
 ):
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from runners.cli import main as dataplane
+    from runners.cli.main import main as dataplane
 
     topic = new_topic(partitions=2)
     messages = list(generate_tweets(200, bad_ratio=0.05, seed=8))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runners.chaos import KafkaFeed, KinesisFeed, run_trials
+from tests.faults.chaos import KafkaFeed, KinesisFeed, run_trials
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from confluent_kafka import Consumer, TopicPartition
 
-from runners.services import LocalKafkaBroker, free_port
+from runners.local.services import LocalKafkaBroker, free_port
+from schemas.errors import ConfigError, SourceUnavailableError
 from tests.helpers import produce
-from transforms.errors import ConfigError, SourceUnavailableError
 from transforms.sources import ReadFromKafka
 
 pytestmark = pytest.mark.integration
@@ -192,7 +192,7 @@ def test_a_stopped_broker_fails_the_next_read_naming_the_servers():
 
 
 def test_config_errors_are_value_errors_and_outages_are_retryable():
-    from transforms.errors import RetryableError
+    from schemas.errors import RetryableError
 
     assert issubclass(ConfigError, ValueError)
     assert issubclass(SourceUnavailableError, RetryableError)

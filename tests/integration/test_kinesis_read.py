@@ -11,8 +11,8 @@ import pytest
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
+from schemas.errors import ConfigError
 from tests.helpers import collect, split_then_merge
-from transforms.errors import ConfigError
 from transforms.progress import LOCAL_PROGRESS
 from transforms.sources import kinesis
 from transforms.sources.kinesis import ReadFromKinesis, _PlanDoFn, _ReadShardsUnboundedDoFn
@@ -259,7 +259,7 @@ class _Keep(beam.DoFn):
 def test_a_streaming_read_on_the_local_runner_takes_records_put_while_it_runs(moto_endpoint):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from runners.presets import resolve_runner
+    from beam_pipelines.launch.presets import resolve_runner
     from tests.helpers import finish_within
     from transforms.stop import clear_stop, request_stop
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher
 from tests.helpers import rows_in_commit_order, split_then_merge, wait_active
 

@@ -23,7 +23,7 @@ import pytest
 from deltalake import DeltaTable
 from prometheus_client.parser import text_string_to_metric_families
 
-from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

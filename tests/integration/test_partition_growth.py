@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
-from runners.services import LocalKafkaBroker, MotoServer, s3_broker_storage
+from runners.local.services import LocalKafkaBroker, MotoServer, s3_broker_storage
 from transforms.sources.kafka_admin import ensure_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

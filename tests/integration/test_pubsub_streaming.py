@@ -2,7 +2,7 @@
 
 The sentiment pipeline runs in a subprocess, as a user starts it; what it did is
 read back from the Delta tables and the subscription. The local runner
-acknowledges a message when it pulls it (see ``runners/local_streaming.py``,
+acknowledges a message when it pulls it (see ``beam_pipelines/launch/local_streaming.py``,
 defect 6): a stop (SIGINT) commits everything pulled, a kill loses what was
 pulled and not yet committed (measured by ``bench/pubsub_guarantee.py``). Rows
 are identified by message id, or by the ``id_label`` attribute: a message
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher
 
 pytestmark = pytest.mark.integration

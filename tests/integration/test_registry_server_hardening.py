@@ -45,9 +45,9 @@ from hypothesis import strategies as st
 
 from schemas.base import RegisteredSchema, canonical_text
 from schemas.codecs import AvroCodec, JsonCodec
+from schemas.errors import ConfigError
 from schemas.registry import PACKAGED_SCHEMAS, LocalFileRegistry, schema_id_for
 from schemas.server import CONTENT_TYPE, RegistryServer
-from transforms.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 

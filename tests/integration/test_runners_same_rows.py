@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 from tests.helpers import read_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def job_endpoint() -> Iterator[str]:
-    from runners.services import LocalJobService
+    from runners.local.services import LocalJobService
 
     with LocalJobService(start_timeout_s=60) as jobs:
         yield jobs.endpoint

@@ -11,9 +11,9 @@ import pytest
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment, telemetry
-from beam_pipelines.publish import publish
-from beam_pipelines.telemetrygen import generate_telemetry
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
 from tests.integration.test_telemetry_pipeline import (
     GENERATOR_ARGS,

@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 from tests.helpers import read_table
 
 pytestmark = pytest.mark.integration

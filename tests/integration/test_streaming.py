@@ -23,9 +23,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import FixedWindows
 from deltalake import DeltaTable
 
-from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
+from beam_pipelines.launch.presets import resolve_runner
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
-from runners.presets import resolve_runner
 from schemas.codecs import encode_framed
 from schemas.registry import LocalFileRegistry
 from tests.helpers import finish_within

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.chaos import KafkaFeed, KinesisFeed
-from runners.chaos_streaming import (
+from tests.faults.chaos import KafkaFeed, KinesisFeed
+from tests.faults.chaos_streaming import (
     VEHICLES,
     StreamingReport,
     TelemetryFeed,

@@ -16,9 +16,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from beam_pipelines import telemetry
-from beam_pipelines.publish import publish
-from beam_pipelines.telemetrygen import AVRO_BAD_KINDS, generate_telemetry
-from runners.cli import main as dataplane
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.telemetry import AVRO_BAD_KINDS, generate_telemetry
+from runners.cli.main import main as dataplane
 from schemas.registry import LocalFileRegistry
 from transforms.quality import PACKAGED_SUITES
 from transforms.validate import RecordDecoder
@@ -109,7 +109,7 @@ def snapshot(where: dict[str, str], storage: dict[str, str] | None = None) -> di
 
 
 def parquet_files(uri: str, storage: dict[str, str] | None = None) -> dict[str, int]:
-    from transforms.sinks.storage import arrow_filesystem
+    from transforms.checkpoint.storage import arrow_filesystem
 
     filesystem, path = arrow_filesystem(uri, storage)
     infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))

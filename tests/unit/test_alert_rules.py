@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runners.metrics_http import FAMILIES
+from beam_pipelines.launch.metrics_http import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from schemas.codecs import AvroCodec
+from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry
-from transforms.errors import ConfigError
 from transforms.sinks.arrow_schema import arrow_schema_of, avro_to_arrow, json_schema_to_arrow
 
 

@@ -1,7 +1,7 @@
 """README claim: where profiles are read from, in order.
 
 "Profiles are read from `--profiles_file`, else `$DATAPLANE_PROFILES`, else
-`./dataplane-profiles.yaml`, else the examples in `runners/profiles.yaml` (`local`,
+`./dataplane-profiles.yaml`, else the examples in `beam_pipelines/launch/profiles.yaml` (`local`,
 `portable-local`, `flink`, `dataflow-example`)".
 """
 
@@ -14,10 +14,10 @@ import pytest
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
-from runners.profiles import PACKAGED_PROFILES, expand_profile
-from transforms.errors import ConfigError
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
+from beam_pipelines.launch.profiles import PACKAGED_PROFILES, expand_profile
+from schemas.errors import ConfigError
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ import pytest
 from rich.console import Console
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
-from runners.summary import ProgressMeter, progress_display
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
+from beam_pipelines.launch.summary import ProgressMeter, progress_display
 from transforms.progress import LOCAL_GAUGES, set_gauge
 
 

@@ -15,8 +15,8 @@ import pytest
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 from schemas.registry import LocalFileRegistry
 from tests.unit.secret_leaks import BasicAuthRegistry
 

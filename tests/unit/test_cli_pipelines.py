@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runners.cli import main as dataplane
+from runners.cli.main import main as dataplane
 
 
 def test_pipelines_lists_each_pipeline_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,7 +36,7 @@ def test_run_reports_a_bad_pipeline_flag_with_exit_status_2(
 
 
 def test_dlq_replay_refuses_pipelines_that_aggregate_and_needs_the_output(capsys, tmp_path):
-    from runners.cli import main
+    from runners.cli.main import main
 
     assert main(["dlq", "replay", "telemetry", "--from", str(tmp_path), "--", "--output=x"]) == 2
     assert "telemetry cannot replay dead letters" in capsys.readouterr().err

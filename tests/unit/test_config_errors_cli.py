@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER_DOWN = "kafka://127.0.0.1:9/tweets"  # port 9 (discard): nothing answers

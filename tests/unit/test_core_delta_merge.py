@@ -6,7 +6,7 @@ from deltalake import DeltaTable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.errors import ConfigError, SinkCommitError
+from schemas.errors import ConfigError, SinkCommitError
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, newest_per_key
 
 SCHEMA = pa.schema([("k", pa.string()), ("w", pa.int64()), ("pane", pa.int64()), ("n", pa.int64())])

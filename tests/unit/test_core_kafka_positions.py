@@ -14,8 +14,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.errors import ConfigError, SourceUnavailableError
-from transforms.sinks.frontier import CHAIN_START, PartitionProgress, Progress
+from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.checkpoint.frontier import CHAIN_START, PartitionProgress, Progress
 from transforms.sources.kafka_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,

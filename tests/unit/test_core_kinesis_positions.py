@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.errors import SourceUnavailableError
+from schemas.errors import SourceUnavailableError
 from transforms.sources.kinesis import _PlanDoFn, _ReadShardsDoFn, _ShardRestrictions
 from transforms.sources.kinesis_shards import (
     ShardRestriction,
@@ -453,8 +453,8 @@ def test_a_streaming_plan_has_no_stop_time(kinesis):
 def test_planning_resumes_each_shard_after_its_committed_sequence(kinesis, tmp_path, caplog):
     import pyarrow as pa
 
+    from transforms.checkpoint.log import ResumeFrom, TableRef
     from transforms.sinks.delta_commit import DeltaCommitter
-    from transforms.sinks.progress_log import ResumeFrom, TableRef
 
     shard, sequences = _put(kinesis, [b"a", b"b"])
     n = len(sequences)

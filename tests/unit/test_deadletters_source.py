@@ -4,9 +4,9 @@ import apache_beam as beam
 import pytest
 from deltalake import DeltaTable
 
+from schemas.errors import ConfigError
 from tests.helpers import collect
 from transforms.deadletter import dead_letter
-from transforms.errors import ConfigError
 from transforms.record import make_record
 from transforms.sinks import WriteDeadLettersToDelta
 from transforms.sources import ReadDeadLetters, read_from_uri
@@ -55,7 +55,7 @@ def test_filters_by_reason_and_stage_and_skips_letters_already_written(dlq):
     assert letters_to_replay(uri, error_types=["PoisonRecord"]).num_rows == 3
     assert letters_to_replay(uri, stages=["decode"]).num_rows == 6
     assert letters_to_replay(uri, error_types=["PoisonRecord"], stages=["decode"]).num_rows == 0
-    from runners.dlq_cli import _mark
+    from runners.cli.dlq import _mark
 
     ids = letters_to_replay(uri, error_types=["PoisonRecord"])["_record_id"].to_pylist()
     _mark(uri, {ids[0]: "written", ids[1]: "failed again: X"}, "r1", None)

@@ -9,9 +9,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.base import RegistryUnavailableError
 from schemas.codecs import encode_framed
 from schemas.confluent import ConfluentRegistry
+from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry, schema_id_for
 from schemas.wire import frame
-from transforms.errors import ConfigError
 from transforms.record import make_record
 from transforms.validate import DecodeAndValidate, RecordDecoder, Rejected
 

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.sinks.delta import WriteToDelta, rows_to_arrow
 from transforms.sinks.delta_commit import DeltaCommitter, txn_app_id
 

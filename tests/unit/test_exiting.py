@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 _SCRIPT = textwrap.dedent(
     """
     import atexit, sys
-    from beam_pipelines.exiting import exit_process, run_and_exit
+    from beam_pipelines.launch.exiting import exit_process, run_and_exit
 
     class Teardown:
         def __del__(self):
@@ -97,7 +97,7 @@ def test_the_pipeline_modules_and_the_command_end_through_it():
     assert helped.returncode == 0, helped.stderr
     assert "--source" in helped.stdout
     refused = subprocess.run(
-        [sys.executable, "-c", "from runners.cli import entry; entry()", "schemas"],
+        [sys.executable, "-c", "from runners.cli.main import entry; entry()", "schemas"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.featurize.sentiment import sentiment_label
 from transforms.featurize.text import clean_text

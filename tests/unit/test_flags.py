@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import beam_pipelines.sentiment  # noqa: F401  (its flags count as known)
-from beam_pipelines.flags import checked_flags, known_flags
-from transforms.errors import ConfigError
+from beam_pipelines.launch.flags import checked_flags, known_flags
+from schemas.errors import ConfigError
 
 KNOWN = sorted(known_flags())
 WITH_UNDERSCORES = [flag for flag in KNOWN if "_" in flag[2:]]

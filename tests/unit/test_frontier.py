@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.sinks.delta_commit import DeltaCommitter
-from transforms.sinks.frontier import (
+from transforms.checkpoint.frontier import (
     CHAIN_START,
     PartitionProgress,
     Progress,
     advance,
     segments,
 )
-from transforms.sinks.progress_log import ProgressLog, ResumeFrom, TableRef
+from transforms.checkpoint.log import ProgressLog, ResumeFrom, TableRef
+from transforms.sinks.delta_commit import DeltaCommitter
 
 KEY = ("kafka", "t", "0")
 

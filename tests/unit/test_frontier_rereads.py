@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.sinks.frontier import CHAIN_START, PartitionProgress, advance, segments
+from transforms.checkpoint.frontier import CHAIN_START, PartitionProgress, advance, segments
 
 
 @st.composite

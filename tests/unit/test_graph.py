@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.cli import main as dataplane
-from runners.graph import PipelineGraph, build_for_drawing, pipeline_graph
+from runners.cli.graph import PipelineGraph, build_for_drawing, pipeline_graph
+from runners.cli.main import main as dataplane
 
 # The sentiment pipeline as beam_pipelines/sentiment.py builds it (at least): each step's
 # bad output joins AllDeadLetters; the scored rows are counted, then written.

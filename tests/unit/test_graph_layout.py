@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runners.graph import PipelineGraph, arrows, build_for_drawing, layout, pipeline_graph
+from runners.cli.graph import PipelineGraph, arrows, build_for_drawing, layout, pipeline_graph
 
 
 @st.composite

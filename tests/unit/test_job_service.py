@@ -2,7 +2,7 @@
 
 Each ``test_beam_still_*`` runs Beam's FnApiRunner and expects the defect; it fails
 once a Beam release fixes or moves it, and the workaround in
-``runners/job_service.py`` is then due for review. The end-to-end streaming runs
+``runners/local/job_service.py`` is then due for review. The end-to-end streaming runs
 through the job service are in ``tests/integration/test_streaming.py``.
 """
 
@@ -24,7 +24,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from runners.job_service import StreamingFnApiRunner
+from runners.local.job_service import StreamingFnApiRunner
 from transforms.sinks.batching import BatchByKey
 
 _SEEN: dict[str, list[Any]] = {}

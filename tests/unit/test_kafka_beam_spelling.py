@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.sources.kafka import ReadFromKafka
 
 

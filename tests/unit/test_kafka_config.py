@@ -1,7 +1,7 @@
 import pytest
 
-from beam_pipelines.options import SourceOptions, kafka_settings
-from transforms.errors import ConfigError
+from beam_pipelines.launch.options import SourceOptions, kafka_settings
+from schemas.errors import ConfigError
 from transforms.sources import ReadFromKafka, read_from_uri
 from transforms.sources.kafka_config import consumer_config, redact_text
 from transforms.sources.kafka_partitions import _split_limit

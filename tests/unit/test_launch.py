@@ -11,9 +11,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from beam_pipelines import launch, sentiment, telemetry
-from runners.presets import resolve_runner
-from runners.summary import NoSummary, RunSummary
+from beam_pipelines import sentiment, telemetry
+from beam_pipelines.launch import launcher as launch
+from beam_pipelines.launch.presets import resolve_runner
+from beam_pipelines.launch.summary import NoSummary, RunSummary
 from tests.helpers import dataflow_dry_run_flags
 
 SETUP_PY = Path(__file__).resolve().parents[2] / "setup.py"

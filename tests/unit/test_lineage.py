@@ -28,11 +28,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from beam_pipelines import sentiment, telemetry
-from beam_pipelines.lineage import lineage_client
-from beam_pipelines.lineage_datasets import source_dataset, table_dataset
-from beam_pipelines.publish import publish
-from beam_pipelines.telemetrygen import generate_telemetry
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.feeds.tweets import generate_tweets
+from beam_pipelines.launch.lineage import lineage_client
+from beam_pipelines.launch.lineage_datasets import source_dataset, table_dataset
+from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry
 from tests.unit.secret_leaks import (
     Exposures,
@@ -42,7 +43,6 @@ from tests.unit.secret_leaks import (
     secret_flags,
     secret_sets,
 )
-from transforms.errors import ConfigError
 from transforms.quality import PACKAGED_SUITES, read_suite
 
 RUN_STATES = {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}

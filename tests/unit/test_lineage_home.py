@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines import lineage
+from beam_pipelines.launch import lineage
 
 
 def test_an_unreadable_home_means_no_lineage_configuration(monkeypatch, tmp_path) -> None:

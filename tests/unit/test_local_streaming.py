@@ -2,7 +2,7 @@
 
 Each ``test_beam_still_*`` runs Beam's streaming direct runner on a small pipeline
 and expects the defect. When a Beam upgrade fixes or moves one, that test fails:
-the matching workaround in ``runners/local_streaming.py`` is then due for review.
+the matching workaround in ``beam_pipelines/launch/local_streaming.py`` is then due for review.
 The ``test_ours_*`` beside it runs the same pipeline on our runner.
 """
 
@@ -37,7 +37,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runners.local_streaming import (
+from beam_pipelines.launch.local_streaming import (
     BEAM_REFRESH_WATERMARK,
     BEAM_SERIAL_EVALUATION_STATE,
     MAX_BYTES_PER_CALL,
@@ -437,7 +437,7 @@ def test_beam_still_pulls_pubsub_for_30s_and_acks_before_handing_on(fake_pubsub:
 
 
 def test_ours_pulls_briefly_and_acks_when_it_pulls(fake_pubsub: Any) -> None:
-    from runners.local_streaming import PUBSUB_PULL_WAIT_S
+    from beam_pipelines.launch.local_streaming import PUBSUB_PULL_WAIT_S
 
     fake_pubsub.backlog = [_message(n) for n in range(3)]
     result = _start_pubsub(LocalStreamingRunner())

@@ -15,8 +15,8 @@ from apache_beam.transforms.display import DisplayData
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment, telemetry
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from runners.metrics_http import ProgressCollector, serve_metrics
-from transforms.errors import ConfigError
+from beam_pipelines.launch.metrics_http import ProgressCollector, serve_metrics
+from schemas.errors import ConfigError
 from transforms.progress import COMMIT_SECONDS_BUCKETS, LocalRegistry
 from transforms.sinks.commit_metrics import UNATTRIBUTED, note_commit, note_merge
 from transforms.sinks.delta_commit import CommitOutcome

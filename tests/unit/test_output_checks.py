@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from transforms.errors import ConfigError
-from transforms.sinks.storage import check_output_location
+from schemas.errors import ConfigError
+from transforms.checkpoint.storage import check_output_location
 
 
 def _part_file() -> str:

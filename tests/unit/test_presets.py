@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from runners.presets import resolve_runner
-from runners.services import free_port
-from transforms.errors import ConfigError
+from beam_pipelines.launch.presets import resolve_runner
+from runners.local.services import free_port
+from schemas.errors import ConfigError
 
 DATAFLOW = [
     "--runner=dataflow",

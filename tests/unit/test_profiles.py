@@ -8,9 +8,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines import sentiment
-from runners.profiles import expand_profile
-from runners.services import free_port
-from transforms.errors import ConfigError
+from beam_pipelines.launch.profiles import expand_profile
+from runners.local.services import free_port
+from schemas.errors import ConfigError
 
 
 def write_profiles(tmp_path: Path, text: str) -> Path:

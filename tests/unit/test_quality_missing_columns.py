@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runners.cli import main as dataplane
+from runners.cli.main import main as dataplane
 from transforms.quality import PACKAGED_SUITES
 
 SUITE = str(PACKAGED_SUITES / "vehicle_readings.json")

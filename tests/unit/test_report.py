@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from runners.cli import main as dataplane
-from runners.report import events_per_bucket
+from runners.cli.main import main as dataplane
+from runners.cli.report import events_per_bucket
 
 MS = pa.timestamp("ms", tz="UTC")
 SVG = "{http://www.w3.org/2000/svg}"

@@ -6,7 +6,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runners.report import events_per_bucket
+from runners.cli.report import events_per_bucket
 
 DAY_S = 86_400
 

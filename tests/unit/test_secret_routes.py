@@ -1,6 +1,6 @@
 """How secret values reach workers without travelling in the job.
 
-A worker unpickles the steps it is sent; each :class:`~transforms.secrets.Secret` in
+A worker unpickles the steps it is sent; each :class:`~schemas.secrets.Secret` in
 them is resolved there, from where its template says. These tests unpickle the steps
 of a built job in a fresh process, as a worker does, and check what it gets:
 
@@ -29,8 +29,8 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from deltalake import DeltaTable
 
 from beam_pipelines import sentiment
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 from schemas.registry import LocalFileRegistry
 from tests.unit.secret_leaks import BasicAuthRegistry, Exposures
 
@@ -205,7 +205,7 @@ def test_secret_manager_references_are_read_where_they_are_used(
 
     from apache_beam.utils.secret import GcpSecret
 
-    from transforms.secrets import SecretUnavailableError, resolve
+    from schemas.secrets import SecretUnavailableError, resolve
 
     name = "projects/example-project/secrets/lake-key/versions/3"
     asked: list[str] = []

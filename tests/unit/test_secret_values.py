@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_pipelines.options import (
+from beam_pipelines.launch.options import (
     RegistryOptions,
     SourceOptions,
     kafka_settings,
@@ -21,7 +21,7 @@ from beam_pipelines.options import (
     shield_argv,
     storage_options_from,
 )
-from transforms.secrets import REDACTED, conceal, is_secret_key
+from schemas.secrets import REDACTED, conceal, is_secret_key
 
 # Anything a flag can hold, "${" only escaped as "$${" (a literal "${"); mixed classes,
 # so that no flag name or other text passes for the value.

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from beam_pipelines import sentiment, telemetry
-from beam_pipelines.publish import publish
-from beam_pipelines.tweetgen import generate_tweets
+from beam_pipelines.feeds.publish import publish
+from beam_pipelines.feeds.tweets import generate_tweets
 from tests.unit.secret_leaks import (
     Exposures,
     assert_hidden,

@@ -13,8 +13,8 @@ from deltalake import DeltaTable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.errors import ConfigError
 from tests.helpers import collect
-from transforms.errors import ConfigError
 from transforms.record import coordinates_of, make_record, originals_of
 from transforms.sinks.delta import (
     MissingCoordinatesError,

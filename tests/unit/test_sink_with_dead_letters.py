@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from schemas.errors import ConfigError
 from tests.helpers import collect
 from transforms.deadletter import dead_letter
-from transforms.errors import ConfigError
 from transforms.record import coordinates_of, make_record, originals_of
 from transforms.sinks import ResumeFrom, TableRef, WriteWithDeadLetters, arrow_schema_of
 from transforms.sources.kafka import ReadFromKafka

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runners.quality_cli import storage_from_items
-from transforms.errors import ConfigError
+from runners.cli.quality import storage_from_items
+from schemas.errors import ConfigError
 
 secrets = st.text(st.characters(codec="utf-8", exclude_characters="="), min_size=8, max_size=40)
 

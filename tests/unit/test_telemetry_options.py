@@ -10,7 +10,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines import telemetry
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 REQUIRED = [
     "--source=file:///tmp/none.parquet",

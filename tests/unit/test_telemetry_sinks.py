@@ -18,11 +18,11 @@ from deltalake import DeltaTable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beam_pipelines.options import storage_options_from
+from beam_pipelines.feeds.telemetry import generate_telemetry
+from beam_pipelines.launch.options import storage_options_from
 from beam_pipelines.telemetry import AGGREGATE_SCHEMA, LATE_SCHEMA, _late_row, aggregate_row
-from beam_pipelines.telemetrygen import generate_telemetry
+from schemas.errors import ConfigError
 from tests.helpers import collect
-from transforms.errors import ConfigError
 from transforms.featurize import SpeedStats, WindowedAggregate
 from transforms.sinks import MergeCommitter, MergeIntoDelta, WriteToDelta, WriteToPartitionedParquet
 from transforms.sinks.parquet import partition_of

@@ -10,8 +10,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.transforms.window import TimestampedValue
 
+from schemas.errors import ConfigError
 from tests.helpers import collect
-from transforms.errors import ConfigError
 from transforms.featurize.vehicle import SpeedStats
 from transforms.featurize.windowed import WindowedAggregate, window_starts
 

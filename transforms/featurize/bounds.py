@@ -10,8 +10,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
+from schemas.errors import ConfigError
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
-from transforms.errors import ConfigError
 
 __all__ = ["TELEMETRY_BOUNDS", "Bound", "CheckBounds", "bound_violation"]
 

@@ -11,8 +11,8 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import TimestampedValue
 
+from schemas.errors import ConfigError
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
-from transforms.errors import ConfigError
 
 __all__ = ["ExtractEventTime", "event_time_ms"]
 

@@ -10,8 +10,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from schemas.errors import ConfigError
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
-from transforms.errors import ConfigError
 from transforms.poison import attempt, poison_dead_letter
 
 __all__ = ["SENTIMENT_FIELDS", "ScoreSentiment", "sentiment_label"]

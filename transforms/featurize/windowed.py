@@ -45,7 +45,7 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.progress import note
 from transforms.stop import stop_requested, watermark_at_stop_ms
 

@@ -1,5 +1,6 @@
 """Sinks: idempotent writers to Delta Lake (append and merge) and partitioned Parquet."""
 
+from transforms.checkpoint.log import ResumeFrom, TableRef
 from transforms.sinks.arrow_schema import arrow_schema_of
 from transforms.sinks.delta import (
     MissingCoordinatesError,
@@ -11,8 +12,7 @@ from transforms.sinks.delta import (
 from transforms.sinks.delta_commit import CommitOutcome, DeltaCommitter
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, MergeOutcome
 from transforms.sinks.parquet import WriteToPartitionedParquet
-from transforms.sinks.progress_log import ResumeFrom, TableRef
-from transforms.sinks.with_dead_letters import WriteResult, WriteWithDeadLetters
+from transforms.with_dead_letters import WriteResult, WriteWithDeadLetters
 
 __all__ = [
     "CommitOutcome",

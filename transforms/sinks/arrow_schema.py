@@ -24,7 +24,7 @@ decimal                       decimal128 (decimal256 above 38 digits)
 
 JSON strings stay strings whatever their ``format`` (decoded values are text).
 What has no column type (a union of two types, an object without properties, a
-recursive type, a remote ``$ref``) raises :class:`~transforms.errors.ConfigError`
+recursive type, a remote ``$ref``) raises :class:`~schemas.errors.ConfigError`
 naming its path in the schema.
 """
 
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
     from schemas.base import Version
@@ -127,7 +127,7 @@ def avro_to_arrow(schema: Any, *, name: str = "value") -> pa.Schema:
     ...     {"name": "v", "type": ["int", "string"]}]})
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: schema: value.v: a union of int, string has no column type
+    schemas.errors.ConfigError: schema: value.v: a union of int, string has no column type
     """
     kind, _nullable = _AvroTypes().convert(schema, name)
     if not pa.types.is_struct(kind):
@@ -149,7 +149,7 @@ def json_schema_to_arrow(schema: Any, *, name: str = "value") -> pa.Schema:
     ...                      name="e")
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: schema: e.meta: an object without properties has no column type
+    schemas.errors.ConfigError: schema: e.meta: an object without properties has no column type
     """
     if not isinstance(schema, Mapping):
         raise ConfigError("schema", f"{name}: expected a JSON Schema object, got {schema!r}")

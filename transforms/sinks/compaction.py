@@ -37,8 +37,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.errors import ConfigError, RetryableError
-from transforms.sinks.delta_table import backoff_after_conflict
+from schemas.errors import ConfigError, RetryableError
+from transforms.checkpoint.table import backoff_after_conflict
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -97,7 +97,7 @@ class CompactionSchedule:
     >>> CompactionSchedule(every_s=0)
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: every_s: must be positive, got 0
+    schemas.errors.ConfigError: every_s: must be positive, got 0
     """
 
     every_s: float

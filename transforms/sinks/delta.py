@@ -14,8 +14,11 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from deltalake.exceptions import SchemaMismatchError
 
+from schemas.errors import ConfigError, DataplaneError
+from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.log import TableRef
+from transforms.checkpoint.table import TableHandle, merge_new_columns, new_columns
 from transforms.deadletter import DEAD_LETTER_TAG, DeadLetter, dead_letter_row, row_dead_letter
-from transforms.errors import ConfigError, DataplaneError
 from transforms.sinks.batching import BatchPerTable
 from transforms.sinks.commit_metrics import note_commit
 from transforms.sinks.compaction import (
@@ -25,10 +28,7 @@ from transforms.sinks.compaction import (
     table_lock,
 )
 from transforms.sinks.delta_commit import COORDINATE_SCHEMA, CommitOutcome, DeltaCommitter
-from transforms.sinks.delta_table import TableHandle, merge_new_columns, new_columns
 from transforms.sinks.fit import SCHEMA_MISMATCH, split_fitting
-from transforms.sinks.frontier import Progress
-from transforms.sinks.progress_log import TableRef
 
 __all__ = [
     "DEAD_LETTER_SCHEMA",
@@ -330,7 +330,7 @@ class WriteToDelta(beam.PTransform):
         batch_size: rows per commit at most (Delta commits cost tens of ms: batch thousands).
         max_batch_latency_s: longest a row waits for its batch to fill in streaming.
         siblings: the pipeline's other tables whose committed records count toward
-            this table's source frontier (see :mod:`transforms.sinks.frontier`).
+            this table's source frontier (see :mod:`transforms.checkpoint.frontier`).
         on_progress: called on the committing worker after each commit with the
             recorded progress, e.g. :class:`~transforms.sources.kafka_offsets.CommitGroupOffsets`.
         compaction: compact the table (optimize small files, vacuum old ones) at most
@@ -426,7 +426,7 @@ class WriteToDelta(beam.PTransform):
         :class:`~transforms.deadletter.DeadLetter` with stage ``write``, reason
         ``SchemaMismatch`` and the column named in its message; the rest of its batch
         commits. Give the letters to the sibling dead-letter sink (see
-        :class:`~transforms.sinks.with_dead_letters.WriteWithDeadLetters`), so the
+        :class:`~transforms.with_dead_letters.WriteWithDeadLetters`), so the
         pipeline's source frontier passes them once they are written there.
         """
         routed = copy.copy(self)

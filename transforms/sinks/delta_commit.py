@@ -29,10 +29,10 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from transforms.errors import SinkCommitError
-from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
-from transforms.sinks.frontier import PartitionKey, Progress, segments
-from transforms.sinks.progress_log import ProgressLog, TableRef, progress_txn
+from schemas.errors import SinkCommitError
+from transforms.checkpoint.frontier import PartitionKey, Progress, segments
+from transforms.checkpoint.log import ProgressLog, TableRef, progress_txn
+from transforms.checkpoint.table import TableHandle, backoff_after_conflict
 
 __all__ = [
     "COORDINATE_SCHEMA",
@@ -89,7 +89,7 @@ class DeltaCommitter:
         max_attempts: commits tried before giving up with :class:`SinkCommitError`.
         siblings: the pipeline's other tables (e.g. the dead-letter table): records
             committed there count toward this table's source frontier, see
-            :mod:`transforms.sinks.frontier`.
+            :mod:`transforms.checkpoint.frontier`.
         on_progress: called after each commit with the progress it recorded (e.g. to
             commit Kafka consumer-group offsets once rows are safely in the table).
     """

@@ -27,10 +27,10 @@ from apache_beam.metrics import Metrics
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from transforms.errors import ConfigError, SinkCommitError
+from schemas.errors import ConfigError, SinkCommitError
+from transforms.checkpoint.table import TableHandle, backoff_after_conflict
 from transforms.sinks.batching import BatchPerTable
 from transforms.sinks.commit_metrics import note_merge
-from transforms.sinks.delta_table import TableHandle, backoff_after_conflict
 
 __all__ = ["MergeCommitter", "MergeIntoDelta", "MergeOutcome", "newest_per_key"]
 

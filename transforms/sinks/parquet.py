@@ -30,10 +30,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
+from transforms.checkpoint.storage import arrow_filesystem
 from transforms.sinks.batching import TEXT_KEYED, BatchByKey
 from transforms.sinks.delta import rows_to_arrow
-from transforms.sinks.storage import arrow_filesystem
 
 __all__ = ["WriteToPartitionedParquet", "partition_of"]
 
@@ -117,7 +117,7 @@ class WriteToPartitionedParquet(beam.PTransform):
     Args:
         base_uri: a local directory, ``s3://bucket/prefix`` or ``gs://bucket/prefix``.
         schema: the Arrow schema of the data columns.
-        storage_options: credentials and endpoints (see :mod:`transforms.sinks.storage`).
+        storage_options: credentials and endpoints (see :mod:`transforms.checkpoint.storage`).
         shards: files written in parallel per hour.
         batch_size: rows per file at most.
         max_batch_latency_s: longest a row waits for its file in streaming.

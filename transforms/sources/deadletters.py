@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.record import Record, make_record
 
 __all__ = ["REPLAYED_OK", "ReadDeadLetters", "letters_to_replay"]

@@ -19,7 +19,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.progress import note
 from transforms.record import Record, make_record
 

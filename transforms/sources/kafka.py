@@ -23,10 +23,10 @@ from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from transforms.errors import ConfigError, SourceUnavailableError
+from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.checkpoint.log import ResumeFrom
 from transforms.progress import note, set_gauge
 from transforms.record import Record, make_record
-from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
 from transforms.sources.kafka_headers import headers_of
 from transforms.sources.kafka_offsets import CommitGroupOffsets
@@ -488,7 +488,7 @@ class ReadFromKafka(beam.PTransform):
             windows back.
         max_out_of_orderness_s: how far behind the newest timestamp the watermark trails.
         stall_timeout_s: a bounded read with no data and no end-of-partition for this
-            long fails with :class:`~transforms.errors.SourceUnavailableError`.
+            long fails with :class:`~schemas.errors.SourceUnavailableError`.
         metadata_timeout_s: how long planning waits for the broker before failing.
         resume_from: the pipeline's Delta tables: partitions they hold progress for
             start right after their committed frontier, the others at ``start``.

@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from transforms.errors import SourceUnavailableError
+from schemas.errors import SourceUnavailableError
 from transforms.sources.kafka_config import redact_text
 
 __all__ = ["ensure_topic"]

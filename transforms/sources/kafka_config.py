@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transforms.errors import ConfigError
-from transforms.secrets import REDACTED, is_secret_key, redact, redact_text
+from schemas.errors import ConfigError
+from schemas.secrets import REDACTED, is_secret_key, redact, redact_text
 
 __all__ = [
     "REDACTED",
@@ -75,7 +75,7 @@ def check_settings(user_config: Mapping[str, Any]) -> None:
     >>> check_settings({"client.id": "me", "security.protocol": "SASL_SSL"})
     >>> check_settings({"sasl.pasword": "hunter2"})
     Traceback (most recent call last):
-    transforms.errors.ConfigError: consumer_config: No such configuration property: "sasl.pasword"
+    schemas.errors.ConfigError: consumer_config: No such configuration property: "sasl.pasword"
     """
     from confluent_kafka import Consumer, KafkaException
 

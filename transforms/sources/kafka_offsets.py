@@ -9,9 +9,9 @@ from typing import Any
 from apache_beam.metrics import Metrics
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from schemas.secrets import redact_text
+from transforms.checkpoint.frontier import Progress
 from transforms.failpoints import failpoint
-from transforms.secrets import redact_text
-from transforms.sinks.frontier import Progress
 
 __all__ = ["CommitGroupOffsets"]
 

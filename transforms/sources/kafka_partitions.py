@@ -18,8 +18,8 @@ from typing import Any, Literal, NamedTuple
 import apache_beam as beam
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from transforms.errors import ConfigError, SourceUnavailableError
-from transforms.sinks.frontier import CHAIN_START
+from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.checkpoint.frontier import CHAIN_START
 from transforms.sources.kafka_config import redact_text
 
 __all__ = [
@@ -176,7 +176,7 @@ def _check_frontiers_exist(
     >>> _check_frontiers_exist("t", {0: 10, 1: 5}, {0: 9, 1: 7})
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: topic: the output tables record offset 7 of t[1] as \
+    schemas.errors.ConfigError: topic: the output tables record offset 7 of t[1] as \
 committed, but that partition ends at offset 5: the topic was recreated or emptied since \
 they were written. Write to new tables (--output, --dlq), or move these away.
     """

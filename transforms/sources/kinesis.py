@@ -23,11 +23,11 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from transforms.errors import ConfigError, SourceUnavailableError
+from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.checkpoint.frontier import CHAIN_START
+from transforms.checkpoint.log import ResumeFrom
 from transforms.progress import note, set_gauge
 from transforms.record import make_record
-from transforms.sinks.frontier import CHAIN_START
-from transforms.sinks.progress_log import ResumeFrom
 from transforms.sources.kinesis_shards import (
     ITERATOR_TYPES,
     ShardRestriction,

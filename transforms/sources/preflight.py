@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from transforms.errors import ConfigError, SourceUnavailableError
-from transforms.secrets import redact_text
+from schemas.errors import ConfigError, SourceUnavailableError
+from schemas.secrets import redact_text
 from transforms.stop import stop_requested
 
 __all__ = ["wait_for_source"]

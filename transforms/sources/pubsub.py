@@ -2,7 +2,7 @@
 
 Streaming wraps Beam's native read (Dataflow and streaming runners): attributes,
 ``id_label`` and ``timestamp_attribute`` pass through to it. On the local runner
-(``runners/local_streaming.py``, defect 6) a message is acknowledged when it is
+(``beam_pipelines/launch/local_streaming.py``, defect 6) a message is acknowledged when it is
 pulled, before its row is committed: a stop commits everything pulled, a killed
 process loses what it had pulled and not committed. The bounded mode
 pulls synchronously until the subscription is empty (or ``max_records``) for
@@ -23,7 +23,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.errors import ConfigError, SourceUnavailableError
+from schemas.errors import ConfigError, SourceUnavailableError
 from transforms.progress import note
 from transforms.record import Header, Record, make_record
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import apache_beam as beam
 
-from transforms.errors import ConfigError
-from transforms.sinks.progress_log import ResumeFrom
+from schemas.errors import ConfigError
+from transforms.checkpoint.log import ResumeFrom
 
 __all__ = ["is_unbounded", "read_from_uri"]
 

@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from schemas.base import SchemaRegistry, Version
+from schemas.errors import ConfigError
 from schemas.factory import open_registry
-from transforms.errors import ConfigError
-from transforms.secrets import (
+from schemas.secrets import (
     REDACTED,
     SecretUnavailableError,
     conceal,
@@ -25,8 +25,8 @@ from transforms.secrets import (
     resolve,
     url_password,
 )
+from transforms.checkpoint.storage import check_output_location
 from transforms.sinks.compaction import DEFAULT_RETENTION_HOURS, CompactionSchedule
-from transforms.sinks.storage import check_output_location
 from transforms.sources.kafka_config import check_settings
 from transforms.validate import DEFAULT_MAX_RECORD_BYTES
 
@@ -151,7 +151,7 @@ def metrics_port(options: PipelineOptions) -> int | None:
     >>> metrics_port(PipelineOptions(["--metrics_port", "70000"]))
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: --metrics_port: expected a port from 0 to 65535, got 70000
+    schemas.errors.ConfigError: --metrics_port: expected a port from 0 to 65535, got 70000
     """
     value = options.view_as(RunOptions).metrics_port
     if value is None:
@@ -318,7 +318,7 @@ def shield_argv(argv: Sequence[str]) -> list[str]:
     """``argv`` with each secret value replaced by a reference to it, kept in this process.
 
     Secret settings of ``--kafka_config``, ``--registry_config`` and ``--storage_option``
-    (see :func:`~transforms.secrets.is_secret_key`), the values of Beam's
+    (see :func:`~schemas.secrets.is_secret_key`), the values of Beam's
     ``--s3_secret_access_key`` and ``--s3_session_token``, and a password in a
     ``--registry`` URL become ``${dataplane-secret:ID}``: the options every runner
     receives, shows and logs hold no secret. Values read from the ``*_config_file``
@@ -393,7 +393,7 @@ def _shielded_url(value: str) -> str:
 def storage_options_from(options: PipelineOptions) -> dict[str, str] | None:
     """Storage options from Beam's ``--s3_*`` flags, then the file, then ``--storage_option``.
 
-    Secret values are :class:`~transforms.secrets.Secret`\\s (see :func:`shield_argv`).
+    Secret values are :class:`~schemas.secrets.Secret`\\s (see :func:`shield_argv`).
 
     >>> storage_options_from(PipelineOptions(["--s3_endpoint_url=http://127.0.0.1:5000",
     ...                                       "--storage_option", "aws_allow_http=true"]))
@@ -526,7 +526,8 @@ def check_outputs(options: PipelineOptions, outputs: Mapping[str, bool]) -> None
 
     Raises:
         ConfigError: naming the flag, when its output cannot be written or (Delta) is a
-            directory of other files (see :func:`~transforms.sinks.storage.check_output_location`).
+            directory of other files (see
+            :func:`~transforms.checkpoint.storage.check_output_location`).
     """
     every = options.get_all_options()
     for name, delta in outputs.items():

@@ -34,17 +34,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runners.dlq_cli import add_dlq_command
-from runners.graph import add_graph_command
-from runners.pipelines_cli import add_pipeline_commands
-from runners.quality_cli import add_quality_command, add_storage_option_flag
-from runners.report import add_report_command
+from runners.cli.dlq import add_dlq_command
+from runners.cli.graph import add_graph_command
+from runners.cli.pipelines import add_pipeline_commands
+from runners.cli.quality import add_quality_command, add_storage_option_flag
+from runners.cli.report import add_report_command
 from schemas.base import COMPATIBILITY_LEVELS, SchemaFormat, SchemaRegistry
 from schemas.codecs import codec_for
 from schemas.compatibility import check_candidate, check_subject
+from schemas.errors import ConfigError, DataplaneError
 from schemas.factory import open_registry
 from schemas.registry import LocalFileRegistry
-from transforms.errors import ConfigError, DataplaneError
 
 __all__ = ["entry", "main"]
 
@@ -133,7 +133,7 @@ def _add_broker_command(groups: Any) -> None:
 def _broker(args: argparse.Namespace) -> int:
     import socket
 
-    from runners.services import LocalKafkaBroker, free_port
+    from runners.local.services import LocalKafkaBroker, free_port
 
     port = args.port or free_port()
     with socket.socket() as probe:
@@ -163,7 +163,7 @@ def broker_storage(storage: str) -> tuple[str, dict[str, str]]:
     >>> broker_storage("/var/kafka")
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: --storage: expected memory, s3://BUCKET/ or postgres://..., \
+    schemas.errors.ConfigError: --storage: expected memory, s3://BUCKET/ or postgres://..., \
 got a path; the embedded broker (Tansu 0.6) keeps no log in a local directory
     """
     scheme = storage.partition("://")[0].lower() if "://" in storage else ""
@@ -203,7 +203,7 @@ def _add_job_service_command(groups: Any) -> None:
         "job-service",
         help="a local Beam job service (PortableRunner) whose streaming jobs fire their timers",
         description="Beam's local job service, running jobs on a FnApiRunner whose timers and "
-        "watermarks work while a streaming read runs (see runners/job_service.py). Use "
+        "watermarks work while a streaming read runs (see runners/local/job_service.py). Use "
         "--runner=portable --job_endpoint=localhost:PORT --environment_type=LOOPBACK.",
     )
     jobs.add_argument("--port", type=int, default=8099, help="port to listen on; 0: a free one")
@@ -211,7 +211,7 @@ def _add_job_service_command(groups: Any) -> None:
 
 
 def _job_service(args: argparse.Namespace) -> int:
-    from runners.job_service import serve
+    from runners.local.job_service import serve
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -246,7 +246,7 @@ def _add_compact_command(groups: Any) -> None:
 
 
 def _compact(args: argparse.Namespace) -> int:
-    from runners.quality_cli import storage_from_items
+    from runners.cli.quality import storage_from_items
     from transforms.sinks.compaction import compact_table
 
     try:
@@ -384,8 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> NoReturn:
     """The ``dataplane`` command: :func:`main`, ended without the interpreter's teardown
-    (see :mod:`beam_pipelines.exiting`)."""
-    from beam_pipelines.exiting import run_and_exit
+    (see :mod:`beam_pipelines.launch.exiting`)."""
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)
 

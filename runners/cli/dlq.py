@@ -26,9 +26,9 @@ from urllib.parse import urlencode
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runners.pipelines_cli import pipeline_module
-from runners.quality_cli import add_storage_option_flag
-from transforms.errors import ConfigError
+from runners.cli.pipelines import pipeline_module
+from runners.cli.quality import add_storage_option_flag
+from schemas.errors import ConfigError
 from transforms.sources.deadletters import REPLAYED_OK, letters_to_replay
 
 __all__ = ["ReplayReport", "add_dlq_command", "replay"]
@@ -140,7 +140,7 @@ def _storage(flags: Sequence[str]) -> dict[str, str] | None:
     """The storage options the pipeline itself reads from ``flags``, for the same tables."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from beam_pipelines.options import storage_options_from
+    from beam_pipelines.launch.options import storage_options_from
 
     return storage_options_from(PipelineOptions(list(flags)))
 

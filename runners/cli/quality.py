@@ -13,9 +13,9 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
+from transforms.checkpoint.storage import arrow_filesystem, normalised_options
 from transforms.quality import QualityReport, SuiteRunner, read_suite
-from transforms.sinks.storage import arrow_filesystem, normalised_options
 
 __all__ = [
     "add_quality_command",

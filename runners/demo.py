@@ -14,15 +14,15 @@ from pathlib import Path
 from rich.console import Console
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.tweets import generate_tweets
 from beam_pipelines.generate import produce
-from beam_pipelines.tweetgen import generate_tweets
-from runners.services import LocalKafkaBroker
+from runners.local.services import LocalKafkaBroker
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m beam_pipelines.demo")
+    parser = argparse.ArgumentParser(prog="python -m runners.demo")
     parser.add_argument("--count", type=int, default=10_000, help="tweets to generate")
     parser.add_argument("--bad-ratio", type=float, default=0.05)
     parser.add_argument("--lake", default="demo-output", help="where the Delta tables go")
@@ -60,6 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from beam_pipelines.exiting import run_and_exit
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)

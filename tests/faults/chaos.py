@@ -9,7 +9,7 @@ every produced message must be in the output or dead-letter table exactly once,
 with its content, and the consumer-group offsets must never have run ahead of the
 tables.
 
-    python -m runners.chaos --kind kafka --trials 30 --records 20000
+    python -m tests.faults.chaos --kind kafka --trials 30 --records 20000
     make chaos
 """
 
@@ -37,7 +37,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from beam_pipelines.tweetgen import GeneratedMessage, generate_tweets
+from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
 
 __all__ = ["ChaosReport", "KafkaFeed", "KinesisFeed", "Trial", "main", "run_trials"]
 
@@ -308,7 +308,7 @@ def _one_trial(
 
 def _offsets_behind_tables(feed: Feed, lake: _Lake) -> bool:
     """Consumer-group offsets never ahead of what the tables hold."""
-    from transforms.sinks.progress_log import ResumeFrom, TableRef
+    from transforms.checkpoint.log import ResumeFrom, TableRef
 
     group = feed.group_offsets()
     if not group:
@@ -428,8 +428,8 @@ def print_report(reports: list[ChaosReport], console: Console | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m runners.chaos``: starts local services, runs the trials, prints the table."""
-    parser = argparse.ArgumentParser(prog="python -m runners.chaos", description=__doc__)
+    """``python -m tests.faults.chaos``: starts local services, runs the trials, prints a table."""
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.chaos", description=__doc__)
     parser.add_argument("--kind", choices=("kafka", "kinesis", "both"), default="both")
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--records", type=int, default=5000)
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         "--streaming",
         action="store_true",
         help="streaming trials: one long-running run per trial, faults of every kind "
-        "(see runners.chaos_streaming); --records is then ignored",
+        "(see tests.faults.chaos_streaming); --records is then ignored",
     )
     parser.add_argument(
         "--telemetry_kills",
@@ -455,10 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="with --streaming: also write the reports here")
     args = parser.parse_args(argv)
     if args.streaming:
-        from runners.chaos_streaming import streaming_main
+        from tests.faults.chaos_streaming import streaming_main
 
         return streaming_main(args)
-    from runners.services import LocalKafkaBroker, MotoServer
+    from runners.local.services import LocalKafkaBroker, MotoServer
 
     reports = []
     root = Path(args.lake or tempfile.mkdtemp(prefix="chaos-"))
@@ -481,6 +481,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from beam_pipelines.exiting import run_and_exit
+    from beam_pipelines.launch.exiting import run_and_exit
 
     run_and_exit(main)

@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 from transforms.progress import LOCAL, Histogram, Labels, LocalRegistry, Snapshot
 
 __all__ = ["FAMILIES", "Family", "ProgressCollector", "scrape_lines", "serve_metrics"]

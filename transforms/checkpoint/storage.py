@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = ["arrow_filesystem", "check_output_location", "normalised_options"]
 
@@ -46,7 +46,7 @@ def arrow_filesystem(
     ('LocalFileSystem', '/tmp/lake/readings')
     >>> arrow_filesystem("hdfs://x/y")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    transforms.errors.ConfigError: uri: unsupported scheme 'hdfs' in 'hdfs://x/y'; expected ...
+    schemas.errors.ConfigError: uri: unsupported scheme 'hdfs' in 'hdfs://x/y'; expected ...
     """
     parsed = urlparse(uri)
     options = normalised_options(storage_options)
@@ -108,7 +108,7 @@ def check_output_location(uri: str, *, delta: bool) -> None:
     >>> check_output_location("s3://bucket/lake/t", delta=True)
     >>> check_output_location("/etc/hostname/t", delta=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    transforms.errors.ConfigError: uri: cannot create /etc/hostname/t: /etc/hostname is a file...
+    schemas.errors.ConfigError: uri: cannot create /etc/hostname/t: /etc/hostname is a file...
     """
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):

@@ -1,6 +1,6 @@
 """Where a table's source progress lives: the commit info of the commit that recorded it.
 
-Each of our commits stores the writer's :class:`~transforms.sinks.frontier.Progress`
+Each of our commits stores the writer's :class:`~transforms.checkpoint.frontier.Progress`
 in its commit info and, in the same commit, a txn action ``<app_id>.progress``
 whose version is that commit's table version. A reader finds the latest progress
 in two small reads: the txn version from the snapshot, then that one log entry.
@@ -18,9 +18,9 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from transforms.sinks.delta_table import TableHandle
-from transforms.sinks.frontier import Progress
-from transforms.sinks.storage import arrow_filesystem
+from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.storage import arrow_filesystem
+from transforms.checkpoint.table import TableHandle
 
 __all__ = [
     "PROGRESS_KEY",

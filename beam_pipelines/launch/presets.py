@@ -13,7 +13,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = [
     "DIRECT_NAMES",
@@ -38,8 +38,9 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
     """The runner to pass to ``beam.Pipeline`` for these options, after checking them.
 
     ``direct`` (or no runner, or ``DirectRunner``) becomes
-    :class:`~runners.local_batch.LocalBatchRunner` (Beam's FnApiRunner, flattens
-    fused) for a bounded run and :class:`~runners.local_streaming.LocalStreamingRunner` (in this
+    :class:`~beam_pipelines.launch.local_batch.LocalBatchRunner` (Beam's FnApiRunner, flattens
+    fused) for a bounded run and
+    :class:`~beam_pipelines.launch.local_streaming.LocalStreamingRunner` (in this
     process, offline) for a streaming one; ``portable``, ``flink`` and ``dataflow``
     become Beam's runners of those names; any other name (``PrismRunner`` too) is
     handed to Beam unchanged. An unbounded source sets ``--streaming`` on every runner.
@@ -62,10 +63,10 @@ def resolve_runner(options: PipelineOptions, *, bounded: bool) -> PipelineRunner
         check_runner_options(options, bounded=bounded)
         return name
     if bounded and not standard.streaming:
-        from runners.local_batch import LocalBatchRunner
+        from beam_pipelines.launch.local_batch import LocalBatchRunner
 
         return LocalBatchRunner()
-    from runners.local_streaming import LocalStreamingRunner
+    from beam_pipelines.launch.local_streaming import LocalStreamingRunner
 
     return LocalStreamingRunner()
 

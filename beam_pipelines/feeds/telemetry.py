@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from beam_pipelines.tweetgen import (
+from beam_pipelines.feeds.tweets import (
     FRAMING_BAD_KINDS,
     GeneratedMessage,
     bad_every,

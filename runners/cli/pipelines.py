@@ -6,7 +6,7 @@ import argparse
 import importlib
 from typing import Any
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = ["PIPELINES", "add_pipeline_commands", "describe", "pipeline_module"]
 

@@ -1,6 +1,6 @@
 """Fault trials on streaming runs: one long-running pipeline per trial while a producer writes.
 
-Where :mod:`runners.chaos` restarts bounded runs, these trials break a streaming run
+Where :mod:`tests.faults.chaos` restarts bounded runs, these trials break a streaming run
 (runner checkpoints, timers and watermarks in flight, group offsets committed as
 reading goes on). Each trial starts the sentiment pipeline streaming, waits until
 it has caught up with everything produced before the previous fault (the restart
@@ -23,7 +23,7 @@ content, and the group offsets never ahead of the tables. A telemetry trial does
 the same with kills under the telemetry pipeline and compares its window
 aggregates with an independent computation over the produced readings.
 
-    python -m runners.chaos --streaming --kind both --trials 10
+    python -m tests.faults.chaos --streaming --kind both --trials 10
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.streaming import StreamingProcess, TableWatcher
-from runners.chaos import Feed, KafkaFeed, KinesisFeed, _differs, _Lake, _offsets_behind_tables
+from tests.faults.chaos import Feed, KafkaFeed, KinesisFeed, _differs, _Lake, _offsets_behind_tables
 
 __all__ = [
     "KAFKA_MODES",
@@ -305,7 +305,7 @@ class TelemetryFeed(KafkaFeed):
     """
 
     def _messages(self) -> Iterator[list[Any]]:
-        from beam_pipelines.telemetrygen import generate_telemetry
+        from beam_pipelines.feeds.telemetry import generate_telemetry
 
         batch_size = max(1, int(self.rate_per_s / 10))
         messages = list(
@@ -489,9 +489,9 @@ def print_streaming_report(reports: list[StreamingReport], console: Console | No
 
 @contextmanager
 def kafka_source() -> Iterator[_Source]:
-    """The embedded broker behind an :class:`~runners.outage.Outage` relay (clients see only it)."""
-    from runners.outage import Outage
-    from runners.services import LocalKafkaBroker, free_port
+    """The embedded broker behind an :class:`~tests.faults.outage.Outage` relay (clients see it)."""
+    from runners.local.services import LocalKafkaBroker, free_port
+    from tests.faults.outage import Outage
 
     relay_port = free_port()
     with (
@@ -504,14 +504,14 @@ def kafka_source() -> Iterator[_Source]:
 @contextmanager
 def kinesis_source(root: Path) -> Iterator[_Source]:
     """kinesalite keeping its streams on disk, so it can really stop and start again."""
-    from runners.services import LocalKinesalite
+    from runners.local.services import LocalKinesalite
 
     with LocalKinesalite(path=str(root / "kinesalite")) as server:
         yield _Source(server.endpoint_url, lambda s: server.restart(down_s=s))
 
 
 def streaming_main(args: Any) -> int:
-    """``python -m runners.chaos --streaming``: the trials for ``args.kind``, then the table."""
+    """``python -m tests.faults.chaos --streaming``: the trials for ``args.kind``, then a table."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     root = Path(args.lake or tempfile.mkdtemp(prefix="chaos-streaming-"))

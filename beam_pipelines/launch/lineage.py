@@ -42,7 +42,7 @@ from openlineage.client.facet_v2 import (
     processing_engine_run,
 )
 
-from beam_pipelines.lineage_datasets import (
+from beam_pipelines.launch.lineage_datasets import (
     DatasetRef,
     TableState,
     output_statistics,
@@ -52,7 +52,7 @@ from beam_pipelines.lineage_datasets import (
     table_dataset,
     table_facets,
 )
-from beam_pipelines.options import (
+from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RegistryOptions,
     RunOptions,
@@ -60,7 +60,7 @@ from beam_pipelines.options import (
     open_registry_from,
     storage_options_from,
 )
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = [
     "PRODUCER",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = [
     "REDACTED",

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import apache_beam as beam
 import pyarrow as pa
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
+from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.log import ResumeFrom, TableRef
 from transforms.sinks.arrow_schema import arrow_schema_of
 from transforms.sinks.compaction import CompactionSchedule
 from transforms.sinks.delta import SchemaMode, WriteDeadLettersToDelta, WriteToDelta
-from transforms.sinks.frontier import Progress
-from transforms.sinks.progress_log import ResumeFrom, TableRef
 
 if TYPE_CHECKING:
     from schemas.base import SchemaRegistry, Version

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = ["PACKAGED_PROFILES", "expand_profile", "profile_flags", "take_flag"]
 

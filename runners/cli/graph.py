@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transforms.errors import ConfigError
+from schemas.errors import ConfigError
 
 __all__ = [
     "Arrow",
@@ -75,13 +75,13 @@ def build_for_drawing(name: str, flags: list[str]) -> Any:
     """Builds pipeline ``name`` with ``flags`` (placeholders for missing outputs).
 
     An unbounded source (Kafka, Kinesis, Pub/Sub without ``--bounded``) gives the
-    streaming graph, as :func:`~runners.presets.resolve_runner` would run it.
+    streaming graph, as :func:`~beam_pipelines.launch.presets.resolve_runner` would run it.
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    from beam_pipelines.options import SourceOptions
-    from runners.pipelines_cli import pipeline_module
+    from beam_pipelines.launch.options import SourceOptions
+    from runners.cli.pipelines import pipeline_module
     from transforms.sources.uri import is_unbounded
 
     module = pipeline_module(name)
@@ -269,7 +269,7 @@ def add_graph_command(groups: Any) -> None:
 
 
 def _run_graph(args: argparse.Namespace) -> int:
-    from runners.profiles import take_flag
+    from beam_pipelines.launch.profiles import take_flag
 
     flags = list(args.flags)
     out = take_flag(flags, "--out")

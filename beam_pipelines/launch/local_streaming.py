@@ -116,8 +116,8 @@ from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import TIME_GRANULARITY, Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from schemas.errors import SourceUnavailableError
 from transforms.deadletter import DeadLetter
-from transforms.errors import SourceUnavailableError
 from transforms.progress import set_gauge
 from transforms.record import Record
 from transforms.sinks.batching import row_bytes

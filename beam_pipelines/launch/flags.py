@@ -3,7 +3,7 @@
 Beam keeps only the flags it knows and logs a warning for the rest, so ``--batch-size 100``
 (the generator's spelling) or ``--bach_size 100`` would run with the defaults and exit 0.
 Here every flag must be one that a pipeline options class declares: ``--batch-size`` is read
-as ``--batch_size``, and anything else is a :class:`~transforms.errors.ConfigError` naming the
+as ``--batch_size``, and anything else is a :class:`~schemas.errors.ConfigError` naming the
 flag (never its value, which may be a secret) and the closest known spelling.
 """
 
@@ -16,8 +16,8 @@ from typing import NoReturn
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-import beam_pipelines.options  # noqa: F401  (declares the flags every pipeline shares)
-from transforms.errors import ConfigError
+import beam_pipelines.launch.options  # noqa: F401  (declares the flags every pipeline shares)
+from schemas.errors import ConfigError
 
 __all__ = ["checked_flags", "known_flags"]
 
@@ -44,7 +44,7 @@ def checked_flags(argv: Sequence[str]) -> list[str]:
     >>> checked_flags(["--bach_size=100"])
     Traceback (most recent call last):
     ...
-    transforms.errors.ConfigError: --bach_size: no such flag; did you mean --batch_size?
+    schemas.errors.ConfigError: --bach_size: no such flag; did you mean --batch_size?
     """
     parser = _parser()
     known = {name for action in parser._actions for name in action.option_strings}

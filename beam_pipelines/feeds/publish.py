@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from beam_pipelines.tweetgen import GeneratedMessage
-from transforms.errors import ConfigError, SourceUnavailableError
+from beam_pipelines.feeds.tweets import GeneratedMessage
+from schemas.errors import ConfigError, SourceUnavailableError
 
 __all__ = ["publish"]
 

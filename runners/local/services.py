@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from transforms.errors import ConfigError, SourceUnavailableError
+from schemas.errors import ConfigError, SourceUnavailableError
 
 __all__ = [
     "LocalGcsEmulator",
@@ -332,7 +332,7 @@ class LocalJobService(LocalService):
 
     Run pipelines on it with ``--runner=PortableRunner --job_endpoint=<endpoint>
     --environment_type=LOOPBACK``. ``streaming=True`` starts ours instead
-    (``dataplane job-service``, see :mod:`runners.job_service`), whose streaming
+    (``dataplane job-service``, see :mod:`runners.local.job_service`), whose streaming
     jobs fire their timers.
 
     Example:

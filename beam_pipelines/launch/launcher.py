@@ -23,10 +23,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
-from beam_pipelines.flags import checked_flags, known_flags
-from beam_pipelines.interrupts import FORCED_EXIT as _FORCED_EXIT
-from beam_pipelines.lineage import RunLineage, lineage_client, plan_lineage, running_events
-from beam_pipelines.options import (
+from beam_pipelines.launch.flags import checked_flags, known_flags
+from beam_pipelines.launch.interrupts import FORCED_EXIT as _FORCED_EXIT
+from beam_pipelines.launch.lineage import RunLineage, lineage_client, plan_lineage, running_events
+from beam_pipelines.launch.metrics_http import serve_metrics
+from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RunOptions,
     SourceOptions,
@@ -38,12 +39,11 @@ from beam_pipelines.options import (
     shield_argv,
     storage_options_from,
 )
-from runners.metrics_http import serve_metrics
-from runners.presets import resolve_runner, runs_in_this_process
-from runners.profiles import expand_profile
-from transforms.errors import ConfigError, DataplaneError, SourceUnavailableError
+from beam_pipelines.launch.presets import resolve_runner, runs_in_this_process
+from beam_pipelines.launch.profiles import expand_profile
+from schemas.errors import ConfigError, DataplaneError, SourceUnavailableError
+from schemas.secrets import Shipment
 from transforms.progress import LOCAL, LOCAL_GAUGES
-from transforms.secrets import Shipment
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
 from transforms.stop import clear_stop, request_stop, stop_requested
@@ -75,7 +75,7 @@ def run_pipeline(
     ``outputs`` names the output flags (without ``--``) and whether each is a Delta
     table; local ones are checked before anything starts. Secret values given in
     the flags never reach the runner's options (see
-    :func:`~beam_pipelines.options.shield_argv`); workers get them as
+    :func:`~beam_pipelines.launch.options.shield_argv`); workers get them as
     :func:`_ship_secrets` says.
 
     Returns a :class:`Launched` instead when the runner was not waited for
@@ -93,7 +93,7 @@ def _run(
     outputs: Mapping[str, bool] | None,
     shipment: Shipment,
 ) -> Any:
-    from runners.summary import RunSummary, progress_display
+    from beam_pipelines.launch.summary import RunSummary, progress_display
 
     options = PipelineOptions(shield_argv(checked_flags(expand_profile(argv))))
     source = options.view_as(SourceOptions)
@@ -131,7 +131,7 @@ def _run(
     build(pipeline, options)
     if dry_run and not _runner_dry_runs(runner):
         return _launched(pipeline, None, dry_run=True)  # built, never run
-    if stop_requested():  # Ctrl-C while it started (see beam_pipelines.interrupts)
+    if stop_requested():  # Ctrl-C while it started (see beam_pipelines.launch.interrupts)
         clear_stop()
         raise KeyboardInterrupt
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process

@@ -1,0 +1,5 @@
+"""``python -m runners.cli``: the ``dataplane`` command."""
+
+from runners.cli.main import entry
+
+entry()
