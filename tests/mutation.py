@@ -105,7 +105,7 @@ MODULES: tuple[Module, ...] = (
     Module("compat_json", "schemas/compat_json.py"),
     # The Kafka position logic: start/stop/resume offsets, limits, group offsets forward.
     Module("kafka_partitions", "transforms/sources/kafka_partitions.py"),
-    Module("kafka_offsets", "transforms/sources/kafka_offsets.py"),
+    Module("kafka_offsets", "transforms/checkpoint/group_offsets.py"),
     # The Kinesis position logic: restrictions, the tracker, the plan (shards, parents, start
     # and resume positions) and the iterator a position is read from. The reading loop
     # (GetRecords, pacing, backoff) is tested against kinesalite in the integration tests.

@@ -2,7 +2,7 @@
 
 Exactly once across two tables needs some wiring: both sinks know each other as
 siblings (a record committed in either counts toward the source's frontier), the
-dead-letter table's progress goes under its own app id (``<app_id>-dlq``), the
+dead-letter table's checkpoint goes under its own app id (``<app_id>-dlq``), the
 source resumes after the frontier both tables recorded, and Kafka consumer-group
 offsets follow the commits. This composite does all of it, and sends rows that do
 not fit the output's schema to the dead-letter table too.
@@ -10,14 +10,13 @@ not fit the output's schema to the dead-letter table too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
 
 from schemas.errors import ConfigError
-from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import ResumeFrom, TableRef
 from transforms.sinks.arrow_schema import arrow_schema_of
 from transforms.sinks.compaction import CompactionSchedule
@@ -62,7 +61,7 @@ class WriteWithDeadLetters(beam.PTransform):
 
     Make the source with :meth:`read_from_uri` before applying the sink, or wire
     your own: ``read_from_uri(uri, resume_from=sink.resume_from)`` and
-    ``on_progress=read.group_offsets()`` for Kafka.
+    ``group_offsets=read.group_offsets()`` for Kafka.
 
     Args:
         output: the output table: a path or ``s3://`` URI.
@@ -70,7 +69,7 @@ class WriteWithDeadLetters(beam.PTransform):
         schema: the output's data columns: a ``pyarrow.Schema``, or a registry
             subject (e.g. ``"tweet"``) whose Avro or JSON Schema gives them. Coordinate
             columns are added by the sink.
-        app_id: names the pipeline's progress in the tables' logs; the dead-letter
+        app_id: names the pipeline's checkpoint in the tables' logs; the dead-letter
             table's is ``app_id + "-dlq"``.
         version: the subject's version, with a subject ``schema``.
         registry: where a subject's schema comes from; the packaged schemas by default.
@@ -84,8 +83,8 @@ class WriteWithDeadLetters(beam.PTransform):
         resume: whether a source made by :meth:`read_from_uri` resumes after what the
             tables hold (else it starts at its configured position; the sinks still
             skip rows already written).
-        on_progress: called after each commit with the recorded progress; a Kafka
-            source made by :meth:`read_from_uri` sets it to its group-offset commits.
+        group_offsets: consumer-group offsets both sinks move forward after each
+            commit; a Kafka source made by :meth:`read_from_uri` sets its own.
 
     Returns:
         A :class:`WriteResult`.
@@ -129,7 +128,7 @@ class WriteWithDeadLetters(beam.PTransform):
         compaction: CompactionSchedule | None = None,
         schema_mode: SchemaMode = "strict",
         resume: bool = True,
-        on_progress: Callable[[Progress], None] | None = None,
+        group_offsets: CommitGroupOffsets | None = None,
     ) -> None:
         super().__init__()
         if not output or not dead_letters:
@@ -139,11 +138,11 @@ class WriteWithDeadLetters(beam.PTransform):
         if output == dead_letters:
             raise ConfigError("dead_letters", f"must be another table than output ({output!r})")
         if not app_id:
-            raise ConfigError("app_id", "expected a name for the pipeline's progress, got nothing")
+            raise ConfigError("app_id", "expected a name for the pipeline's checkpoints")
         if isinstance(schema, str):
             schema = arrow_schema_of(schema, version=version, registry=registry)
         self.tables = (TableRef(output, app_id), TableRef(dead_letters, app_id + DLQ_APP_SUFFIX))
-        self._schema, self._resume, self._on_progress = schema, resume, on_progress
+        self._schema, self._resume, self._group_offsets = schema, resume, group_offsets
         self._storage_options = storage_options
         self._partition_by = partition_by
         self._shared: dict[str, Any] = {
@@ -161,9 +160,9 @@ class WriteWithDeadLetters(beam.PTransform):
         return self._schema
 
     @property
-    def on_progress(self) -> Callable[[Progress], None] | None:
+    def group_offsets(self) -> CommitGroupOffsets | None:
         """What both sinks call after each commit (a Kafka source's group-offset commits)."""
-        return self._on_progress
+        return self._group_offsets
 
     @property
     def resume_from(self) -> ResumeFrom | None:
@@ -189,8 +188,8 @@ class WriteWithDeadLetters(beam.PTransform):
         read = read_from_uri(
             uri, resume_from=self.resume_from, storage_options=self._storage_options, **kwargs
         )
-        if isinstance(read, ReadFromKafka) and self._on_progress is None:
-            self._on_progress = read.group_offsets()
+        if isinstance(read, ReadFromKafka) and self._group_offsets is None:
+            self._group_offsets = read.group_offsets()
         return read
 
     def write_rows(self) -> WriteToDelta:
@@ -204,7 +203,7 @@ class WriteWithDeadLetters(beam.PTransform):
             app_id=self.tables[0].app_id,
             partition_by=self._partition_by,
             siblings=self.tables[1:],
-            on_progress=self._on_progress,
+            group_offsets=self._group_offsets,
             **self._shared,
         ).with_dead_letters()
 
@@ -214,7 +213,7 @@ class WriteWithDeadLetters(beam.PTransform):
             self.tables[1].uri,
             app_id=self.tables[1].app_id,
             siblings=self.tables[:1],
-            on_progress=self._on_progress,
+            group_offsets=self._group_offsets,
             **self._shared,
         )
 

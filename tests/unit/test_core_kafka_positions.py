@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.errors import ConfigError, SourceUnavailableError
-from transforms.checkpoint.frontier import CHAIN_START, PartitionProgress, Progress
-from transforms.sources.kafka_offsets import CommitGroupOffsets
+from transforms.checkpoint.frontier import CHAIN_START, Checkpoint, PartitionCheckpoint
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
     PartitionRead,
@@ -439,11 +439,11 @@ def test_no_partition_eof_within_the_timeout_is_a_source_error():
 
 
 def _progress(**frontiers):
-    return Progress(
-        {("kafka", TOPIC, p): PartitionProgress(f) for p, f in frontiers.items()}
+    return Checkpoint(
+        {("kafka", TOPIC, p): PartitionCheckpoint(f) for p, f in frontiers.items()}
         | {
-            ("kafka", "other", "0"): PartitionProgress("99"),
-            ("kinesis", TOPIC, "0"): PartitionProgress("99"),
+            ("kafka", "other", "0"): PartitionCheckpoint("99"),
+            ("kinesis", TOPIC, "0"): PartitionCheckpoint("99"),
         }
     )
 
@@ -456,30 +456,30 @@ def _hook(topic):
 
 def test_group_offsets_become_the_offset_after_each_committed_frontier():
     topic = _topic(committed={0: 4})
-    _hook(topic)(_progress(**{"0": "6", "2": "1", "1": None}))
+    _hook(topic).commit(_progress(**{"0": "6", "2": "1", "1": None}))
     assert topic.commits == [[(0, 7), (2, 2)]]
 
 
 def test_group_offsets_only_move_forward():
     topic = _topic(committed={0: 7, 2: 1})
     hook = _hook(topic)
-    hook(_progress(**{"0": "6", "2": "1"}))  # 0: 7 is already ahead; 2: 2 moves on
+    hook.commit(_progress(**{"0": "6", "2": "1"}))  # 0: 7 is already ahead; 2: 2 moves on
     assert topic.commits == [[(2, 2)]]
-    hook(_progress(**{"0": "6", "2": "1"}))  # nothing moves: nothing is committed
+    hook.commit(_progress(**{"0": "6", "2": "1"}))  # nothing moves: nothing is committed
     assert topic.commits == [[(2, 2)]]
 
 
 def test_nothing_committed_means_no_request():
     topic = _topic()
     topic.unreachable = True  # would raise if asked
-    _hook(topic)(_progress(**{"0": None}))
+    _hook(topic).commit(_progress(**{"0": None}))
     assert topic.commits == []
 
 
 def test_an_unreachable_broker_at_commit_time_is_not_raised():
     topic = _topic()
     topic.unreachable = True
-    _hook(topic)(_progress(**{"0": "5"}))  # logged and counted, not raised
+    _hook(topic).commit(_progress(**{"0": "5"}))  # logged and counted, not raised
     assert topic.commits == []
 
 
@@ -495,7 +495,7 @@ def test_a_pickled_hook_carries_its_settings_but_no_consumer():
 _KILLED_AT_COMMIT = """
 from tests.unit.test_core_kafka_positions import _hook, _progress, _topic
 topic = _topic(committed={0: 1})
-_hook(topic)(_progress(**{"0": "6"}))
+_hook(topic).commit(_progress(**{"0": "6"}))
 print("committed", topic.commits)
 """
 
@@ -518,7 +518,7 @@ def test_the_group_offsets_failpoint_kills_before_the_commit():
 
     # In this process (not armed) the same call commits.
     topic = _topic(committed={0: 1})
-    _hook(topic)(_progress(**{"0": "6"}))
+    _hook(topic).commit(_progress(**{"0": "6"}))
     assert topic.commits == [[(0, 7)]]
     killed = run("group_offsets@1")
     assert killed.returncode == -signal.SIGKILL and "committed" not in killed.stdout
@@ -532,7 +532,7 @@ def test_a_hook_opens_its_own_consumer_and_survives_an_unreachable_broker():
         TOPIC,
         timeout_s=0.5,
     )
-    hook(_progress(**{"0": "5"}))  # the look-up times out: logged and counted, not raised
+    hook.commit(_progress(**{"0": "5"}))  # the look-up times out: logged and counted, not raised
     assert hook._consumer is not None
 
 
@@ -543,8 +543,8 @@ def test_an_unreachable_broker_at_commit_time_is_logged_without_secrets(caplog):
         {"bootstrap.servers": "127.0.0.1:9", "group.id": "g", "sasl.password": "hunter2"}, TOPIC
     )
     hook._consumer = topic
-    with caplog.at_level("WARNING", logger="transforms.sources.kafka_offsets"):
-        hook(_progress(**{"0": "5"}))
+    with caplog.at_level("WARNING", logger="transforms.checkpoint.group_offsets"):
+        hook.commit(_progress(**{"0": "5"}))
     (message,) = [r.getMessage() for r in caplog.records]
     assert message.startswith("could not commit group offsets of t: KafkaError{")
     assert "broker down" in message and "hunter2" not in message
@@ -558,7 +558,7 @@ class _HookWithTopic(beam.DoFn):
 
     def process(self, progress):
         self._hook._consumer = self._topic
-        self._hook(progress)
+        self._hook.commit(progress)
         yield self._topic.commits
 
 

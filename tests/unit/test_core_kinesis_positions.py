@@ -346,7 +346,7 @@ def _read_from(client, iterator):
 def test_a_shard_with_progress_resumes_after_its_last_sequence(kinesis):
     shard, sequences = _put(kinesis, [b"a", b"b", b"c"])
     reader = _reader(kinesis)
-    # Progress wins over the configured start.
+    # Checkpoint wins over the configured start.
     state = ShardState(shard, start_type="AT_TIMESTAMP", start_value="0")
     state.last_sequence = sequences[0]
     assert _read_from(kinesis, reader._iterator(state)) == [b"b", b"c"]

@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 
 from transforms.checkpoint.frontier import (
     CHAIN_START,
-    PartitionProgress,
-    Progress,
+    Checkpoint,
+    PartitionCheckpoint,
     advance,
     segments,
 )
-from transforms.checkpoint.log import ProgressLog, ResumeFrom, TableRef
+from transforms.checkpoint.log import CheckpointLog, ResumeFrom, TableRef
 from transforms.sinks.delta_commit import DeltaCommitter
 
 KEY = ("kafka", "t", "0")
@@ -46,7 +46,7 @@ def _batch(links, *, value="x"):
 def test_gaps_in_offsets_do_not_stop_the_frontier():
     # Offsets 3-4 and 8 do not exist (compaction, transaction markers): links skip them.
     links = _chain([0, 1, 2, 5, 6, 7, 9])
-    progress = Progress().after_commit({KEY: segments(links)}, [])
+    progress = Checkpoint().after_commit({KEY: segments(links)}, [])
     assert progress.frontier(KEY) == "9"
     assert progress.partitions[KEY].ahead == {}
 
@@ -54,7 +54,7 @@ def test_gaps_in_offsets_do_not_stop_the_frontier():
 def test_a_record_in_flight_holds_the_frontier_until_it_lands():
     links = _chain([10, 11, 12, 13, 14])
     late, rest = [links[2]], links[:2] + links[3:]
-    progress = Progress().after_commit({KEY: segments(rest)}, [])
+    progress = Checkpoint().after_commit({KEY: segments(rest)}, [])
     assert progress.frontier(KEY) == "11"
     assert progress.partitions[KEY].ahead == {"12": "14"}
     progress = progress.after_commit({KEY: segments(late)}, [])
@@ -63,7 +63,7 @@ def test_a_record_in_flight_holds_the_frontier_until_it_lands():
 
 def test_the_first_record_in_flight_means_no_frontier_at_all():
     links = _chain([0, 1, 2])
-    progress = Progress().after_commit({KEY: segments(links[1:])}, [])
+    progress = Checkpoint().after_commit({KEY: segments(links[1:])}, [])
     assert progress.frontier(KEY) is None  # resuming must start from the configured start
 
 
@@ -71,11 +71,11 @@ def test_sibling_tables_fill_each_others_holes():
     links = _chain(list(range(20)))
     dead = [links[i] for i in (3, 11)]  # the dead-letter table's records
     good = [link for link in links if link not in dead]
-    main = Progress().after_commit({KEY: segments(good)}, [])
+    main = Checkpoint().after_commit({KEY: segments(good)}, [])
     assert main.frontier(KEY) == "2"
-    dlq = Progress().after_commit({KEY: segments(dead)}, [main])
+    dlq = Checkpoint().after_commit({KEY: segments(dead)}, [main])
     assert dlq.frontier(KEY) == "19"
-    assert Progress.combined([main, dlq]).frontier(KEY) == "19"
+    assert Checkpoint.combined([main, dlq]).frontier(KEY) == "19"
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -84,44 +84,43 @@ def test_any_commit_order_ends_at_the_last_record(seed):
     positions = sorted(rng.sample(range(10_000), 300))  # sparse offsets, like Kinesis
     links = _chain(positions)
     rng.shuffle(links)
-    tables = [Progress(), Progress()]
+    tables = [Checkpoint(), Checkpoint()]
     committed = set()
     for start in range(0, len(links), 17):
         batch = links[start : start + 17]
         which = rng.randrange(2)
         tables[which] = tables[which].after_commit({KEY: segments(batch)}, [tables[1 - which]])
         committed |= {int(p) for p, _ in batch}
-        frontier = Progress.combined(tables).frontier(KEY)
+        frontier = Checkpoint.combined(tables).frontier(KEY)
         # Sound: everything up to the frontier is committed somewhere.
         if frontier is not None:
             assert all(p in committed for p in positions if p <= int(frontier))
-    assert Progress.combined(tables).frontier(KEY) == str(positions[-1])
+    assert Checkpoint.combined(tables).frontier(KEY) == str(positions[-1])
 
 
 def test_kinesis_sized_sequence_numbers_compare_as_integers():
     big = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
     positions = [big, big + 9, big + 100]
-    progress = Progress().after_commit(
+    progress = Checkpoint().after_commit(
         {("kinesis", "s", "shardId-0"): segments(_chain(positions))}, []
     )
     assert progress.frontier(("kinesis", "s", "shardId-0")) == str(big + 100)
 
 
 def test_progress_round_trips_through_json():
-    progress = Progress(
-        {KEY: PartitionProgress("7", {"9": "12"}), ("kinesis", "s", "a"): PartitionProgress()}
+    progress = Checkpoint(
+        {KEY: PartitionCheckpoint("7", {"9": "12"}), ("kinesis", "s", "a"): PartitionCheckpoint()}
     )
-    assert Progress.from_json(progress.to_json()) == progress
+    assert Checkpoint.from_json(progress.to_json()) == progress
 
 
 def test_committer_records_progress_in_the_log_and_resume_reads_it(tmp_path):
     main, dlq = TableRef(str(tmp_path / "out"), "app"), TableRef(str(tmp_path / "dlq"), "app-dlq")
     links = _chain([0, 1, 2, 3, 4, 5])
-    seen = []
-    out = DeltaCommitter(main.uri, app_id=main.app_id, siblings=[dlq], on_progress=seen.append)
+    out = DeltaCommitter(main.uri, app_id=main.app_id, siblings=[dlq])
     dead = DeltaCommitter(dlq.uri, app_id=dlq.app_id, siblings=[main])
     out.commit(_batch([links[i] for i in (0, 1, 3, 5)]))
-    assert seen[-1].frontier(KEY) == "1"
+    assert CheckpointLog(main, None).latest().frontier(KEY) == "1"
     resume = ResumeFrom((main, dlq))
     assert resume.frontiers("kafka", "t") == {"0": "1"}
     dead.commit(_batch([links[2]]))
@@ -129,7 +128,7 @@ def test_committer_records_progress_in_the_log_and_resume_reads_it(tmp_path):
     dead.commit(_batch([links[4]]))
     assert resume.frontiers("kafka", "t") == {"0": "5"}
     # A fresh reader of the log (another process) sees the same progress.
-    assert ProgressLog(dlq, None).latest().frontier(KEY) == "5"
+    assert CheckpointLog(dlq, None).latest().frontier(KEY) == "5"
 
 
 def test_a_duplicate_only_batch_makes_no_version_and_keeps_progress(tmp_path):
@@ -198,8 +197,8 @@ def test_segments_do_not_depend_on_the_order_links_arrive_in(drawn, rng):
 
 
 def test_progress_is_stored_as_compact_versioned_json():
-    progress = Progress(
-        {("kinesis", "s", "a"): PartitionProgress(), KEY: PartitionProgress("7", {"9": "12"})}
+    progress = Checkpoint(
+        {("kinesis", "s", "a"): PartitionCheckpoint(), KEY: PartitionCheckpoint("7", {"9": "12"})}
     )
     assert progress.to_json() == (
         '{"format":1,"partitions":['
@@ -210,13 +209,13 @@ def test_progress_is_stored_as_compact_versioned_json():
 
 @pytest.mark.parametrize("text", [None, "", '{"format": 1}'])
 def test_no_stored_progress_reads_as_none(text):
-    assert Progress.from_json(text) == Progress()
+    assert Checkpoint.from_json(text) == Checkpoint()
 
 
 def test_no_tables_and_unknown_partitions_have_no_frontier():
-    assert Progress.combined([]) == Progress()
-    assert Progress().frontier(KEY) is None
-    assert Progress({KEY: PartitionProgress("3")}).frontier(("kafka", "t", "1")) is None
+    assert Checkpoint.combined([]) == Checkpoint()
+    assert Checkpoint().frontier(KEY) is None
+    assert Checkpoint({KEY: PartitionCheckpoint("3")}).frontier(("kafka", "t", "1")) is None
 
 
 @pytest.mark.parametrize(
@@ -242,28 +241,30 @@ def test_advance_walks_only_from_its_frontier():
 
 
 def test_a_sibling_ahead_moves_the_frontier_and_its_runs_are_not_kept_as_own():
-    own = PartitionProgress("2", {"5": "7"})
-    sibling = PartitionProgress("5", {"9": "12"})
+    own = PartitionCheckpoint("2", {"5": "7"})
+    sibling = PartitionCheckpoint("5", {"9": "12"})
     merged = own.merged({"7": "9"}, sibling)
     # 2 -> (sibling) 5 -> (own) 7 -> (batch) 9 -> (sibling) 12.
-    assert merged == PartitionProgress("12", {})
+    assert merged == PartitionCheckpoint("12", {})
     alone = own.merged({"7": "9"})
-    assert alone == PartitionProgress("2", {"5": "7", "7": "9"})
+    assert alone == PartitionCheckpoint("2", {"5": "7", "7": "9"})
 
 
 def test_runs_behind_the_frontier_are_dropped_and_runs_past_it_kept():
-    progress = PartitionProgress(None, {}).merged({"start": "4", "2": "3", "6": "8", "4": "5"})
-    assert progress == PartitionProgress("5", {"6": "8"})
+    progress = PartitionCheckpoint(None, {}).merged({"start": "4", "2": "3", "6": "8", "4": "5"})
+    assert progress == PartitionCheckpoint("5", {"6": "8"})
 
 
 def test_the_longer_of_two_runs_from_the_same_position_is_kept():
-    progress = PartitionProgress(None, {"3": "9"}).merged({"3": "5"})
+    progress = PartitionCheckpoint(None, {"3": "9"}).merged({"3": "5"})
     assert progress.ahead == {"3": "9"}
-    progress = PartitionProgress(None, {"3": "5"}).merged({"3": "9"})
+    progress = PartitionCheckpoint(None, {"3": "5"}).merged({"3": "9"})
     assert progress.ahead == {"3": "9"}
 
 
 def test_the_highest_sibling_frontier_is_where_the_walk_starts():
-    own = PartitionProgress("10")
-    merged = own.merged({}, PartitionProgress("9"), PartitionProgress("30"), PartitionProgress())
+    own = PartitionCheckpoint("10")
+    merged = own.merged(
+        {}, PartitionCheckpoint("9"), PartitionCheckpoint("30"), PartitionCheckpoint()
+    )
     assert merged.frontier == "30"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.checkpoint.frontier import CHAIN_START, PartitionProgress, advance, segments
+from transforms.checkpoint.frontier import CHAIN_START, PartitionCheckpoint, advance, segments
 
 
 @st.composite
@@ -48,7 +48,7 @@ def _true_frontier(chain: list[int], committed: set[int]) -> str | None:
 @given(chains_and_commits())
 def test_the_frontier_is_the_committed_prefix_whatever_the_slices(data) -> None:
     chain, slices = data
-    progress = PartitionProgress()
+    progress = PartitionCheckpoint()
     committed: set[int] = set()
     for start, stop in slices:
         progress = progress.merged(segments(_links(chain, start, stop)))
@@ -61,7 +61,7 @@ def test_the_frontier_is_the_committed_prefix_whatever_the_slices(data) -> None:
 @given(chains_and_commits(), st.integers(0, 1))
 def test_two_sibling_tables_together_reach_the_committed_prefix(data, side) -> None:
     chain, slices = data
-    tables = [PartitionProgress(), PartitionProgress()]
+    tables = [PartitionCheckpoint(), PartitionCheckpoint()]
     committed: set[int] = set()
     for n, (start, stop) in enumerate(slices):
         own = (n + side) % 2

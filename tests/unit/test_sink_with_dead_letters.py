@@ -12,11 +12,11 @@ from deltalake import DeltaTable
 
 from schemas.errors import ConfigError
 from tests.helpers import collect
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.deadletter import dead_letter
 from transforms.record import coordinates_of, make_record, originals_of
 from transforms.sinks import ResumeFrom, TableRef, WriteWithDeadLetters, arrow_schema_of
 from transforms.sources.kafka import ReadFromKafka
-from transforms.sources.kafka_offsets import CommitGroupOffsets
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), ("n", pa.int64())])
 
@@ -40,13 +40,13 @@ def test_a_kafka_source_it_makes_resumes_and_commits_group_offsets(tmp_path: Pat
     read = sink.read_from_uri("kafka://127.0.0.1:9/tweets?group=g", bounded=True)
     assert isinstance(read, ReadFromKafka)
     assert read.display_data()["resume_from"] == f"{tmp_path}/out, {tmp_path}/dlq"
-    assert isinstance(sink.on_progress, CommitGroupOffsets)
+    assert isinstance(sink.group_offsets, CommitGroupOffsets)
 
 
 def test_a_file_source_it_makes_commits_no_offsets(tmp_path: Path) -> None:
     sink = _sink(tmp_path)
     sink.read_from_uri(f"file://{tmp_path}/*.jsonl")
-    assert sink.on_progress is None
+    assert sink.group_offsets is None
 
 
 def test_a_source_wired_by_hand_takes_resume_from(tmp_path: Path) -> None:

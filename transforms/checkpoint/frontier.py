@@ -28,9 +28,9 @@ from typing import Any
 
 __all__ = [
     "CHAIN_START",
+    "Checkpoint",
+    "PartitionCheckpoint",
     "PartitionKey",
-    "PartitionProgress",
-    "Progress",
     "advance",
     "segments",
 ]
@@ -100,20 +100,20 @@ def _order(position: str) -> int:
 
 
 @dataclass
-class PartitionProgress:
+class PartitionCheckpoint:
     """One partition's committed frontier and the runs committed beyond it."""
 
     frontier: str | None = None
     ahead: dict[str, str] = field(default_factory=dict)
 
-    def merged(self, runs: Mapping[str, str], *others: PartitionProgress) -> PartitionProgress:
-        """This partition after committing ``runs``, given the siblings' progress ``others``."""
+    def merged(self, runs: Mapping[str, str], *others: PartitionCheckpoint) -> PartitionCheckpoint:
+        """This partition after committing ``runs``, given the siblings' checkpoint ``others``."""
         frontiers = [p.frontier for p in (self, *others) if p.frontier is not None]
         start = max(frontiers, key=int) if frontiers else None
         own = _union(self.ahead, runs)
         reachable = _union(own, *(o.ahead for o in others))
         reached = advance(start, reachable)
-        return PartitionProgress(reached, _beyond(own, reached))
+        return PartitionCheckpoint(reached, _beyond(own, reached))
 
 
 def _union(*maps: Mapping[str, str]) -> dict[str, str]:
@@ -137,32 +137,32 @@ def _beyond(runs: Mapping[str, str], frontier: str | None) -> dict[str, str]:
 
 
 @dataclass
-class Progress:
-    """Every partition's progress as one table's commits record it."""
+class Checkpoint:
+    """Every partition's checkpoint as one table's commits record it."""
 
-    partitions: dict[PartitionKey, PartitionProgress] = field(default_factory=dict)
+    partitions: dict[PartitionKey, PartitionCheckpoint] = field(default_factory=dict)
 
     def frontier(self, key: PartitionKey) -> str | None:
         found = self.partitions.get(key)
         return found.frontier if found is not None else None
 
     def after_commit(
-        self, batch: Mapping[PartitionKey, Mapping[str, str]], siblings: Iterable[Progress]
-    ) -> Progress:
-        """The progress to record with a commit of ``batch`` (runs per partition)."""
+        self, batch: Mapping[PartitionKey, Mapping[str, str]], siblings: Iterable[Checkpoint]
+    ) -> Checkpoint:
+        """The checkpoint to record with a commit of ``batch`` (runs per partition)."""
         siblings = list(siblings)
         keys = set(self.partitions) | set(batch)
         for sibling in siblings:
             keys |= set(sibling.partitions)
         updated = {}
         for key in sorted(keys):
-            own = self.partitions.get(key, PartitionProgress())
+            own = self.partitions.get(key, PartitionCheckpoint())
             others = [s.partitions[key] for s in siblings if key in s.partitions]
             updated[key] = own.merged(batch.get(key, {}), *others)
-        return Progress(updated)
+        return Checkpoint(updated)
 
     @classmethod
-    def combined(cls, tables: Iterable[Progress]) -> Progress:
+    def combined(cls, tables: Iterable[Checkpoint]) -> Checkpoint:
         """What all of a pipeline's tables together prove committed (for resuming)."""
         tables = list(tables)
         if not tables:
@@ -189,13 +189,13 @@ class Progress:
         )
 
     @classmethod
-    def from_json(cls, text: str | None) -> Progress:
+    def from_json(cls, text: str | None) -> Checkpoint:
         if not text:
             return cls()
         data: dict[str, Any] = json.loads(text)
         return cls(
             {
-                (p["source"], p["stream"], p["partition"]): PartitionProgress(
+                (p["source"], p["stream"], p["partition"]): PartitionCheckpoint(
                     p["frontier"], {a: b for a, b in p["ahead"]}
                 )
                 for p in data.get("partitions", [])

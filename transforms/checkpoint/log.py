@@ -1,8 +1,8 @@
-"""Where a table's source progress lives: the commit info of the commit that recorded it.
+"""Where a table's source checkpoint lives: the commit info of the commit that recorded it.
 
-Each of our commits stores the writer's :class:`~transforms.checkpoint.frontier.Progress`
+Each of our commits stores the writer's :class:`~transforms.checkpoint.frontier.Checkpoint`
 in its commit info and, in the same commit, a txn action ``<app_id>.progress``
-whose version is that commit's table version. A reader finds the latest progress
+whose version is that commit's table version. A reader finds the latest checkpoint
 in two small reads: the txn version from the snapshot, then that one log entry.
 (Kinesis sequence numbers do not fit a txn version, so positions cannot be txn
 versions themselves.)
@@ -18,27 +18,29 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.frontier import Checkpoint
 from transforms.checkpoint.storage import arrow_filesystem
 from transforms.checkpoint.table import TableHandle
 
 __all__ = [
-    "PROGRESS_KEY",
-    "ProgressLog",
+    "CHECKPOINT_KEY",
+    "CheckpointLog",
     "ResumeFrom",
     "TableRef",
-    "progress_txn",
-    "read_combined_progress",
+    "checkpoint_txn",
+    "read_combined_checkpoint",
 ]
 
 _LOG = logging.getLogger(__name__)
-PROGRESS_KEY = "dataplane.progress"
+# The on-disk names (this key, the ``progress`` entry, the ``<app_id>.progress`` txn)
+# keep the word tables were first written with.
+CHECKPOINT_KEY = "dataplane.progress"
 
 
-def progress_txn(app_id: str) -> str:
-    """The txn action whose version points at the commit holding ``app_id``'s progress.
+def checkpoint_txn(app_id: str) -> str:
+    """The txn action whose version points at the commit holding ``app_id``'s checkpoint.
 
-    >>> progress_txn("sentiment")
+    >>> checkpoint_txn("sentiment")
     'sentiment.progress'
     """
     return f"{app_id}.progress"
@@ -52,52 +54,52 @@ class TableRef:
     app_id: str
 
 
-class ProgressLog:
-    """Reads (and caches by table version) the progress one app id recorded in one table."""
+class CheckpointLog:
+    """Reads (and caches by table version) the checkpoint one app id recorded in one table."""
 
     def __init__(self, ref: TableRef, storage_options: Mapping[str, str] | None) -> None:
         self.ref = ref
         self._options = dict(storage_options or {})
         self._handle = TableHandle(ref.uri, self._options or None)
-        self._cached: tuple[int, Progress] | None = None
+        self._cached: tuple[int, Checkpoint] | None = None
 
-    def latest(self) -> Progress:
-        """The progress as of the table's latest version (empty when there is none yet)."""
+    def latest(self) -> Checkpoint:
+        """The checkpoint as of the table's latest version (empty when there is none yet)."""
         return self.at(self._handle.current())
 
-    def at(self, table: DeltaTable | None) -> Progress:
-        """The progress as of ``table``'s loaded version."""
+    def at(self, table: DeltaTable | None) -> Checkpoint:
+        """The checkpoint as of ``table``'s loaded version."""
         if table is None:
-            return Progress()
+            return Checkpoint()
         version = int(table.version())
         if self._cached is not None and self._cached[0] == version:
             return self._cached[1]
-        pointer = table.transaction_version(progress_txn(self.ref.app_id))
-        progress = Progress() if pointer is None else self._read(int(pointer))
-        self._cached = (version, progress)
-        return progress
+        pointer = table.transaction_version(checkpoint_txn(self.ref.app_id))
+        checkpoint = Checkpoint() if pointer is None else self._read(int(pointer))
+        self._cached = (version, checkpoint)
+        return checkpoint
 
-    def remember(self, version: int, progress: Progress) -> None:
+    def remember(self, version: int, checkpoint: Checkpoint) -> None:
         """Records what a commit of ours just wrote at ``version``."""
-        self._cached = (version, progress)
+        self._cached = (version, checkpoint)
 
-    def commit_metadata(self, progress: Progress) -> dict[str, Any]:
-        """The commit-info entries that record ``progress``."""
-        return {PROGRESS_KEY: {"app_id": self.ref.app_id, "progress": progress.to_json()}}
+    def commit_metadata(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The commit-info entries that record ``checkpoint``."""
+        return {CHECKPOINT_KEY: {"app_id": self.ref.app_id, "progress": checkpoint.to_json()}}
 
-    def _read(self, version: int) -> Progress:
+    def _read(self, version: int) -> Checkpoint:
         info = _commit_info(self.ref.uri, version, self._options)
-        entry = info.get(PROGRESS_KEY) if info else None
+        entry = info.get(CHECKPOINT_KEY) if info else None
         if not isinstance(entry, dict) or entry.get("app_id") != self.ref.app_id:
             _LOG.warning(
-                "no progress of %s in %s version %d (log entry cleaned up?); "
+                "no checkpoint of %s in %s version %d (log entry cleaned up?); "
                 "its sources restart from their configured positions",
                 self.ref.app_id,
                 self.ref.uri,
                 version,
             )
-            return Progress()
-        return Progress.from_json(entry.get("progress"))
+            return Checkpoint()
+        return Checkpoint.from_json(entry.get("progress"))
 
 
 def _commit_info(uri: str, version: int, options: Mapping[str, str]) -> dict[str, Any] | None:
@@ -115,11 +117,11 @@ def _commit_info(uri: str, version: int, options: Mapping[str, str]) -> dict[str
     return None
 
 
-def read_combined_progress(
+def read_combined_checkpoint(
     tables: Iterable[TableRef], storage_options: Mapping[str, str] | None
-) -> Progress:
+) -> Checkpoint:
     """What a pipeline's tables together prove committed: its sources resume after it."""
-    return Progress.combined(ProgressLog(ref, storage_options).latest() for ref in tables)
+    return Checkpoint.combined(CheckpointLog(ref, storage_options).latest() for ref in tables)
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,9 @@ class ResumeFrom:
 
     def frontiers(self, source: str, stream: str) -> dict[str, str]:
         """Partition -> the last position before which everything is committed."""
-        progress = read_combined_progress(self.tables, dict(self.storage_options))
+        checkpoint = read_combined_checkpoint(self.tables, dict(self.storage_options))
         return {
             partition: p.frontier
-            for (kind, name, partition), p in progress.partitions.items()
+            for (kind, name, partition), p in checkpoint.partitions.items()
             if kind == source and name == stream and p.frontier is not None
         }

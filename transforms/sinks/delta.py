@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +15,7 @@ from apache_beam.pvalue import TaggedOutput
 from deltalake.exceptions import SchemaMismatchError
 
 from schemas.errors import ConfigError, DataplaneError
-from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import TableRef
 from transforms.checkpoint.table import TableHandle, merge_new_columns, new_columns
 from transforms.deadletter import DEAD_LETTER_TAG, DeadLetter, dead_letter_row, row_dead_letter
@@ -324,15 +324,16 @@ class WriteToDelta(beam.PTransform):
     Args:
         table_uri: local path or ``s3://`` URI of the table (created on first commit).
         schema: the Arrow schema of the data columns; coordinate columns are added.
-        app_id: names this output's progress in the table log.
+        app_id: names this output's checkpoint in the table log.
         storage_options: delta-rs storage options (endpoints, credentials).
         partition_by: partition columns when the table is created.
         batch_size: rows per commit at most (Delta commits cost tens of ms: batch thousands).
         max_batch_latency_s: longest a row waits for its batch to fill in streaming.
         siblings: the pipeline's other tables whose committed records count toward
             this table's source frontier (see :mod:`transforms.checkpoint.frontier`).
-        on_progress: called on the committing worker after each commit with the
-            recorded progress, e.g. :class:`~transforms.sources.kafka_offsets.CommitGroupOffsets`.
+        group_offsets: Kafka consumer-group offsets the committing worker moves
+            forward after each commit, up to its checkpoint (see
+            :class:`~transforms.checkpoint.group_offsets.CommitGroupOffsets`).
         compaction: compact the table (optimize small files, vacuum old ones) at most
             this often, right after one of this sink's commits; None: never. See
             :mod:`transforms.sinks.compaction`.
@@ -383,7 +384,7 @@ class WriteToDelta(beam.PTransform):
         batch_size: int = 10_000,
         max_batch_latency_s: float = 5.0,
         siblings: Sequence[TableRef] = (),
-        on_progress: Callable[[Progress], None] | None = None,
+        group_offsets: CommitGroupOffsets | None = None,
         compaction: CompactionSchedule | None = None,
         schema_mode: SchemaMode = "strict",
     ) -> None:
@@ -400,7 +401,7 @@ class WriteToDelta(beam.PTransform):
         if taken:
             raise ConfigError("schema", f"{taken} are the sink's own coordinate columns")
         if not app_id:
-            raise ConfigError("app_id", "expected a name for this output's progress, got nothing")
+            raise ConfigError("app_id", "expected a name for this output's checkpoints")
         if batch_size <= 0 or max_batch_latency_s <= 0:
             raise ConfigError(
                 "batch_size" if batch_size <= 0 else "max_batch_latency_s",
@@ -415,7 +416,7 @@ class WriteToDelta(beam.PTransform):
             "storage_options": storage_options,
             "partition_by": partition_by,
             "siblings": tuple(siblings),
-            "on_progress": on_progress,
+            "group_offsets": group_offsets,
         }
 
     def with_dead_letters(self) -> WriteToDelta:

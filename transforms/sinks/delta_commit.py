@@ -20,7 +20,7 @@ we then reload, check again and retry. That keeps two writers on one table safe.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,9 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from schemas.errors import SinkCommitError
-from transforms.checkpoint.frontier import PartitionKey, Progress, segments
-from transforms.checkpoint.log import ProgressLog, TableRef, progress_txn
+from transforms.checkpoint.frontier import Checkpoint, PartitionKey, segments
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
+from transforms.checkpoint.log import CheckpointLog, TableRef, checkpoint_txn
 from transforms.checkpoint.table import TableHandle, backoff_after_conflict
 
 __all__ = [
@@ -59,7 +60,7 @@ COORDINATE_SCHEMA = pa.schema(
 
 
 def txn_app_id(app_id: str, stream: str, partition: str) -> str:
-    """The txn action id under which a source partition's progress is recorded.
+    """The txn action id under which a source partition's checkpoint is recorded.
 
     >>> txn_app_id("sentiment", "tweets", "3")
     'sentiment-tweets-3'
@@ -90,8 +91,9 @@ class DeltaCommitter:
         siblings: the pipeline's other tables (e.g. the dead-letter table): records
             committed there count toward this table's source frontier, see
             :mod:`transforms.checkpoint.frontier`.
-        on_progress: called after each commit with the progress it recorded (e.g. to
-            commit Kafka consumer-group offsets once rows are safely in the table).
+        group_offsets: the Kafka consumer-group offsets to move forward after each
+            commit, up to the checkpoint it recorded (rows are safely in the table by
+            then); see :class:`~transforms.checkpoint.group_offsets.CommitGroupOffsets`.
     """
 
     def __init__(
@@ -103,16 +105,16 @@ class DeltaCommitter:
         partition_by: list[str] | None = None,
         max_attempts: int = 10,
         siblings: Sequence[TableRef] = (),
-        on_progress: Callable[[Progress], None] | None = None,
+        group_offsets: CommitGroupOffsets | None = None,
     ) -> None:
         self.table_uri, self.app_id = table_uri, app_id
         self._options = storage_options
         self._partition_by = partition_by
         self._max_attempts = max_attempts
         self._handle = TableHandle(table_uri, storage_options)
-        self._log = ProgressLog(TableRef(table_uri, app_id), storage_options)
-        self._siblings = [ProgressLog(ref, storage_options) for ref in siblings]
-        self._on_progress = on_progress
+        self._log = CheckpointLog(TableRef(table_uri, app_id), storage_options)
+        self._siblings = [CheckpointLog(ref, storage_options) for ref in siblings]
+        self._group_offsets = group_offsets
 
     def commit(self, batch: pa.Table) -> CommitOutcome:
         """Appends the rows of ``batch`` not yet in the table; returns what it did."""
@@ -123,11 +125,11 @@ class DeltaCommitter:
             fresh = self._not_yet_committed(table, batch)
             if fresh.num_rows == 0:
                 return CommitOutcome(self.table_uri, None, 0, batch.num_rows, attempt)
-            progress = self._log.at(table).after_commit(
+            checkpoint = self._log.at(table).after_commit(
                 runs, (sibling.latest() for sibling in self._siblings)
             )
             try:
-                version = self._append(table, fresh, progress)
+                version = self._append(table, fresh, checkpoint)
             except CommitFailedError:
                 backoff_after_conflict(attempt)
                 continue
@@ -136,9 +138,9 @@ class DeltaCommitter:
                     raise
                 backoff_after_conflict(attempt)  # another writer created the table first
                 continue
-            self._log.remember(version, progress)
-            if self._on_progress is not None:
-                self._on_progress(progress)
+            self._log.remember(version, checkpoint)
+            if self._group_offsets is not None:
+                self._group_offsets.commit(checkpoint)
             skipped = batch.num_rows - fresh.num_rows
             return CommitOutcome(self.table_uri, version, fresh.num_rows, skipped, attempt)
         raise SinkCommitError(
@@ -147,18 +149,17 @@ class DeltaCommitter:
         )
 
     def close(self) -> None:
-        """Releases what ``on_progress`` holds open, if it can be closed (a consumer)."""
-        close = getattr(self._on_progress, "close", None)
-        if callable(close):
-            close()
+        """Closes the consumer the group-offset commits opened, if any."""
+        if self._group_offsets is not None:
+            self._group_offsets.close()
 
-    def _append(self, table: DeltaTable | None, fresh: pa.Table, progress: Progress) -> int:
+    def _append(self, table: DeltaTable | None, fresh: pa.Table, checkpoint: Checkpoint) -> int:
         expected = int(table.version()) + 1 if table is not None else 0
-        pointer = Transaction(progress_txn(self.app_id), expected)
+        pointer = Transaction(checkpoint_txn(self.app_id), expected)
         token = uuid.uuid4().hex
         properties = CommitProperties(
             app_transactions=[*self._offsets(table, fresh), pointer],
-            custom_metadata={**self._log.commit_metadata(progress), _TOKEN_KEY: token},
+            custom_metadata={**self._log.commit_metadata(checkpoint), _TOKEN_KEY: token},
             max_commit_retries=0,
         )
         write_deltalake(
@@ -211,7 +212,7 @@ class DeltaCommitter:
                 pc.equal(batch["_stream"], stream), pc.equal(batch["_partition"], partition)
             )
             if recorded is None:
-                # No progress under this app id (first commit, or a renamed app id):
+                # No checkpoint under this app id (first commit, or a renamed app id):
                 # the table may still hold these rows, so look them all up.
                 mask = pc.or_(mask, same)
             else:

@@ -24,12 +24,12 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import ResumeFrom
 from transforms.progress import note, set_gauge
 from transforms.record import Record, make_record
 from transforms.sources.kafka_config import consumer_config, redact, redact_text
 from transforms.sources.kafka_headers import headers_of
-from transforms.sources.kafka_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
     PartitionRead,
@@ -597,7 +597,7 @@ class ReadFromKafka(beam.PTransform):
         }
 
     def group_offsets(self) -> CommitGroupOffsets:
-        """A sink's ``on_progress`` hook committing this read's consumer-group offsets."""
+        """This read's consumer-group offsets, for a sink's ``group_offsets`` option."""
         return CommitGroupOffsets(self._config, self._topic)
 
 

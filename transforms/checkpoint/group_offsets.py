@@ -10,7 +10,7 @@ from apache_beam.metrics import Metrics
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.secrets import redact_text
-from transforms.checkpoint.frontier import Progress
+from transforms.checkpoint.frontier import Checkpoint
 from transforms.failpoints import failpoint
 
 __all__ = ["CommitGroupOffsets"]
@@ -21,7 +21,7 @@ _LOG = logging.getLogger(__name__)
 class CommitGroupOffsets:
     """Commits a topic's consumer-group offsets up to what a sink has committed.
 
-    Called by a Delta sink after each commit with the progress it recorded: each
+    Called by a Delta sink after each commit with the checkpoint it recorded: each
     partition's group offset becomes the offset after its committed frontier, never
     earlier (lag tools such as ``kafka-consumer-groups`` then count only what is
     not yet in the table). Offsets only move forward. A broker that cannot be
@@ -35,7 +35,7 @@ class CommitGroupOffsets:
 
     Example:
         >>> hook = CommitGroupOffsets({"bootstrap.servers": "127.0.0.1:9", "group.id": "g"}, "t")
-        >>> hook(Progress())  # nothing committed yet: nothing to do, no connection made
+        >>> hook.commit(Checkpoint())  # nothing committed yet: nothing to do, no connection made
         >>> hook.close()  # the sink's worker does this at teardown
     """
 
@@ -48,10 +48,11 @@ class CommitGroupOffsets:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_consumer": None}
 
-    def __call__(self, progress: Progress) -> None:
+    def commit(self, checkpoint: Checkpoint) -> None:
+        """Moves the group's offsets forward to just after ``checkpoint``'s frontiers."""
         wanted = {
             int(partition): int(p.frontier) + 1
-            for (source, stream, partition), p in progress.partitions.items()
+            for (source, stream, partition), p in checkpoint.partitions.items()
             if source == "kafka" and stream == self._topic and p.frontier is not None
         }
         if not wanted:
