@@ -19,8 +19,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.counting import CountDeadLetters, CountValid
-from beam_pipelines.dead_letters import AllDeadLetters
+from beam_pipelines.counting import AllDeadLetters, CountDeadLetters, CountValid
 from beam_pipelines.launch.launcher import command_line, run_pipeline
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
@@ -34,8 +33,8 @@ from beam_pipelines.launch.options import (
     subject_version,
 )
 from transforms.featurize import CleanText, ScoreSentiment
-from transforms.sinks import WriteWithDeadLetters
 from transforms.validate import DecodeAndValidate
+from transforms.with_dead_letters import WriteWithDeadLetters
 
 __all__ = ["OUTPUTS", "REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
 

@@ -26,8 +26,7 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from beam_pipelines.counting import CountDeadLetters, CountValid
-from beam_pipelines.dead_letters import AllDeadLetters
+from beam_pipelines.counting import AllDeadLetters, CountDeadLetters, CountValid
 from beam_pipelines.launch.launcher import command_line, run_pipeline
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
@@ -42,6 +41,7 @@ from beam_pipelines.launch.options import (
     subject_version,
 )
 from schemas.errors import ConfigError
+from transforms.deadletter import dead_letter_app_id
 from transforms.featurize import CheckBounds, ExtractEventTime, Geohash, WindowedAggregate
 from transforms.featurize.bounds import TELEMETRY_BOUNDS
 from transforms.featurize.vehicle import SpeedStats
@@ -314,7 +314,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         | "CountDeadLetters" >> beam.ParDo(CountDeadLetters())
     )
     dead_commits = dead | "WriteDeadLetters" >> WriteDeadLettersToDelta(
-        dlq, app_id=f"{app_id}-dlq", **append_args
+        dlq, app_id=dead_letter_app_id(app_id), **append_args
     )
     outputs = {
         "records": records,

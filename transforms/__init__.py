@@ -47,10 +47,8 @@ if TYPE_CHECKING:
         TableRef,
         TableSchemaError,
         WriteDeadLettersToDelta,
-        WriteResult,
         WriteToDelta,
         WriteToPartitionedParquet,
-        WriteWithDeadLetters,
         arrow_schema_of,
     )
     from transforms.sources import (
@@ -62,6 +60,7 @@ if TYPE_CHECKING:
         read_from_uri,
     )
     from transforms.validate import DecodeAndValidate
+    from transforms.with_dead_letters import WriteResult, WriteWithDeadLetters
 
 # Public name -> the module that defines it (imported on first use).
 _LAZY = {

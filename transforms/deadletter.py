@@ -1,22 +1,76 @@
-"""One dead-letter schema for every stage of the library.
+"""Dead letters, all of them: the element, its table row and schema, and replay marks.
 
 Every transform that can reject input returns two outputs: the good elements and
 ``DeadLetter`` rows. A dead letter keeps the original Record (raw bytes included)
-so nothing is lost, and says which stage rejected it and why.
+so nothing is lost, and says which stage rejected it and why. In a table (see
+:class:`~transforms.sinks.delta.WriteDeadLettersToDelta`) a letter is a row of
+:data:`DEAD_LETTER_SCHEMA` plus the record's coordinates; its checkpoints go under
+the output's app id with :data:`DLQ_APP_SUFFIX`; ``dataplane dlq replay`` marks the
+letters it re-processed with the :data:`REPLAY_COLUMNS` (:func:`mark_replayed`).
 """
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
+import pyarrow as pa
 
-from transforms.record import Record
+from transforms.record import Record, coordinates_of
 
-__all__ = ["DEAD_LETTER_TAG", "DeadLetter", "dead_letter", "dead_letter_row", "row_dead_letter"]
+__all__ = [
+    "DEAD_LETTER_SCHEMA",
+    "DEAD_LETTER_TAG",
+    "DLQ_APP_SUFFIX",
+    "REPLAYED_OK",
+    "REPLAY_COLUMNS",
+    "DeadLetter",
+    "dead_letter",
+    "dead_letter_app_id",
+    "dead_letter_row",
+    "mark_replayed",
+    "row_dead_letter",
+]
 
 # The tagged output under which every rejecting DoFn emits its dead letters.
 DEAD_LETTER_TAG = "dead_letters"
+
+# A dead-letter table's data columns (the sink adds the record's coordinates).
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+        pa.field(
+            "headers",
+            pa.list_(pa.struct([pa.field("name", pa.string()), pa.field("value", pa.binary())])),
+        ),
+        pa.field("stage", pa.string()),
+        pa.field("error_type", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("schema_subject", pa.string()),
+        pa.field("schema_id", pa.int64()),
+        pa.field("failed_at_ms", pa.int64()),
+    ]
+)
+
+# A dead-letter table's app id is its output's with this suffix.
+DLQ_APP_SUFFIX = "-dlq"
+
+# The columns a replay sets on the letters it re-processed (Delta type names);
+# appends leave them null, and a table written before any replay gains them then.
+REPLAY_COLUMNS = (("replay_id", "string"), ("replayed_at_ms", "long"), ("replay_outcome", "string"))
+# ``replay_outcome`` of a letter whose replay wrote it to the output.
+REPLAYED_OK = "written"
+
+
+def dead_letter_app_id(app_id: str) -> str:
+    """The app id of the dead-letter table of the output whose app id is ``app_id``.
+
+    >>> dead_letter_app_id("sentiment")
+    'sentiment-dlq'
+    """
+    return app_id + DLQ_APP_SUFFIX
 
 
 class DeadLetter(NamedTuple):
@@ -82,13 +136,7 @@ def dead_letter_row(letter: DeadLetter) -> dict[str, Any]:
     """Flattens a dead letter into a table row with the sinks' coordinate columns."""
     record = letter.record
     return {
-        "_record_id": record.record_id,
-        "_source": record.source,
-        "_stream": record.stream,
-        "_partition": record.partition,
-        "_position": record.position,
-        "_event_time_ms": record.event_time_ms,
-        "_prev_position": record.prev_position,
+        **coordinates_of(record),
         "key": record.key,
         "value": record.value,
         "headers": [{"name": h.name, "value": h.value} for h in record.headers],
@@ -121,4 +169,47 @@ def row_dead_letter(
         value = text.encode("utf-8", "backslashreplace")
     return dead_letter(
         record_from_row(row, value), stage=stage, error_type=error_type, message=message
+    )
+
+
+def mark_replayed(
+    table_uri: str,
+    outcomes: Mapping[str, str],
+    replay_id: str,
+    storage_options: dict[str, str] | None = None,
+) -> None:
+    """Sets the :data:`REPLAY_COLUMNS` of the letters ``outcomes`` names by record id.
+
+    ``outcomes`` maps a letter's ``_record_id`` to its ``replay_outcome``
+    (:data:`REPLAYED_OK`, or why it failed again). A table without the columns
+    gains them first.
+    """
+    from deltalake import DeltaTable, Field
+    from deltalake.schema import PrimitiveType
+
+    table = DeltaTable(table_uri, storage_options=storage_options)
+    have = set(table.schema().to_arrow().names)
+    missing = [
+        Field(name, PrimitiveType(kind), nullable=True)
+        for name, kind in REPLAY_COLUMNS
+        if name not in have
+    ]
+    if missing:
+        table.alter.add_columns(missing)
+    now_ms = int(time.time() * 1000)
+    marks = pa.table(
+        {
+            "_record_id": list(outcomes),
+            "replay_id": [replay_id] * len(outcomes),
+            "replayed_at_ms": pa.array([now_ms] * len(outcomes), pa.int64()),
+            "replay_outcome": list(outcomes.values()),
+        }
+    )
+    columns = [name for name, _kind in REPLAY_COLUMNS]
+    (
+        table.merge(
+            marks, predicate="t._record_id = s._record_id", source_alias="s", target_alias="t"
+        )
+        .when_matched_update({c: f"s.{c}" for c in columns})
+        .execute()
     )

@@ -18,6 +18,7 @@ import pyarrow as pa
 from schemas.errors import ConfigError
 from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import ResumeFrom, TableRef
+from transforms.deadletter import dead_letter_app_id
 from transforms.sinks.arrow_schema import arrow_schema_of
 from transforms.sinks.compaction import CompactionSchedule
 from transforms.sinks.delta import SchemaMode, WriteDeadLettersToDelta, WriteToDelta
@@ -25,10 +26,7 @@ from transforms.sinks.delta import SchemaMode, WriteDeadLettersToDelta, WriteToD
 if TYPE_CHECKING:
     from schemas.base import SchemaRegistry, Version
 
-__all__ = ["DLQ_APP_SUFFIX", "WriteResult", "WriteWithDeadLetters"]
-
-# The dead-letter table's app id is the output's with this suffix.
-DLQ_APP_SUFFIX = "-dlq"
+__all__ = ["WriteResult", "WriteWithDeadLetters"]
 
 
 class WriteResult(NamedTuple):
@@ -141,7 +139,7 @@ class WriteWithDeadLetters(beam.PTransform):
             raise ConfigError("app_id", "expected a name for the pipeline's checkpoints")
         if isinstance(schema, str):
             schema = arrow_schema_of(schema, version=version, registry=registry)
-        self.tables = (TableRef(output, app_id), TableRef(dead_letters, app_id + DLQ_APP_SUFFIX))
+        self.tables = (TableRef(output, app_id), TableRef(dead_letters, dead_letter_app_id(app_id)))
         self._schema, self._resume, self._group_offsets = schema, resume, group_offsets
         self._storage_options = storage_options
         self._partition_by = partition_by

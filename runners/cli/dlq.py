@@ -16,7 +16,6 @@ with ``replay_id``, ``replayed_at_ms`` and ``replay_outcome`` (``written`` or
 from __future__ import annotations
 
 import argparse
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ import pyarrow.compute as pc
 from runners.cli.pipelines import pipeline_module
 from runners.cli.quality import add_storage_option_flag
 from schemas.errors import ConfigError
-from transforms.sources.deadletters import REPLAYED_OK, letters_to_replay
+from transforms.deadletter import REPLAYED_OK, mark_replayed
+from transforms.sources.deadletters import letters_to_replay
 
 __all__ = ["ReplayReport", "add_dlq_command", "replay"]
 
@@ -132,7 +132,7 @@ def replay(
         ]
     )
     outcomes = _outcomes(letters["_record_id"], output, report, storage)
-    _mark(table, outcomes, report.replay_id, storage)
+    mark_replayed(table, outcomes, report.replay_id, storage)
     return report
 
 
@@ -191,43 +191,3 @@ def _outcomes(
             outcomes[record_id] = f"failed again: {reason}"
             report.failed_again[reason] = report.failed_again.get(reason, 0) + 1
     return outcomes
-
-
-def _mark(
-    table: str, outcomes: dict[str, str], replay_id: str, storage: dict[str, str] | None
-) -> None:
-    """Sets the replay columns of the replayed letters (adding them to an older table)."""
-    from deltalake import DeltaTable, Field
-    from deltalake.schema import PrimitiveType
-
-    dlq = DeltaTable(table, storage_options=storage)
-    have = set(dlq.schema().to_arrow().names)
-    missing = [
-        Field(name, PrimitiveType(kind), nullable=True)
-        for name, kind in (
-            ("replay_id", "string"),
-            ("replayed_at_ms", "long"),
-            ("replay_outcome", "string"),
-        )
-        if name not in have
-    ]
-    if missing:
-        dlq.alter.add_columns(missing)
-    now_ms = int(time.time() * 1000)
-    marks = pa.table(
-        {
-            "_record_id": list(outcomes),
-            "replay_id": [replay_id] * len(outcomes),
-            "replayed_at_ms": pa.array([now_ms] * len(outcomes), pa.int64()),
-            "replay_outcome": list(outcomes.values()),
-        }
-    )
-    (
-        dlq.merge(
-            marks, predicate="t._record_id = s._record_id", source_alias="s", target_alias="t"
-        )
-        .when_matched_update(
-            {c: f"s.{c}" for c in ("replay_id", "replayed_at_ms", "replay_outcome")}
-        )
-        .execute()
-    )

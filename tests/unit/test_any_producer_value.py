@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from beam_pipelines.sentiment import SENTIMENT_SCHEMA
 from schemas.codecs import DecodeError, JsonCodec
 from schemas.registry import LocalFileRegistry
-from transforms.deadletter import DeadLetter, dead_letter_row
+from transforms.deadletter import DEAD_LETTER_SCHEMA, DeadLetter, dead_letter_row
 from transforms.featurize.sentiment import _ScoreSentimentDoFn
 from transforms.featurize.text import _CleanTextDoFn
 from transforms.record import Record, make_record
-from transforms.sinks.delta import DEAD_LETTER_SCHEMA, rows_to_arrow
+from transforms.sinks.delta import rows_to_arrow
 from transforms.validate import _DecodeDoFn
 
 REGISTRY = LocalFileRegistry()

@@ -55,10 +55,10 @@ def test_filters_by_reason_and_stage_and_skips_letters_already_written(dlq):
     assert letters_to_replay(uri, error_types=["PoisonRecord"]).num_rows == 3
     assert letters_to_replay(uri, stages=["decode"]).num_rows == 6
     assert letters_to_replay(uri, error_types=["PoisonRecord"], stages=["decode"]).num_rows == 0
-    from runners.cli.dlq import _mark
+    from transforms.deadletter import mark_replayed
 
     ids = letters_to_replay(uri, error_types=["PoisonRecord"])["_record_id"].to_pylist()
-    _mark(uri, {ids[0]: "written", ids[1]: "failed again: X"}, "r1", None)
+    mark_replayed(uri, {ids[0]: "written", ids[1]: "failed again: X"}, "r1", None)
     assert letters_to_replay(uri).num_rows == 8
     assert letters_to_replay(uri, include_replayed=True).num_rows == 9
     marked = DeltaTable(uri).to_pyarrow_table().to_pylist()

@@ -15,8 +15,9 @@ from tests.helpers import collect
 from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.deadletter import dead_letter
 from transforms.record import coordinates_of, make_record, originals_of
-from transforms.sinks import ResumeFrom, TableRef, WriteWithDeadLetters, arrow_schema_of
+from transforms.sinks import ResumeFrom, TableRef, arrow_schema_of
 from transforms.sources.kafka import ReadFromKafka
+from transforms.with_dead_letters import WriteWithDeadLetters
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), ("n", pa.int64())])
 

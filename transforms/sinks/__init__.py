@@ -12,7 +12,6 @@ from transforms.sinks.delta import (
 from transforms.sinks.delta_commit import CommitOutcome, DeltaCommitter
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta, MergeOutcome
 from transforms.sinks.parquet import WriteToPartitionedParquet
-from transforms.with_dead_letters import WriteResult, WriteWithDeadLetters
 
 __all__ = [
     "CommitOutcome",
@@ -26,9 +25,7 @@ __all__ = [
     "TableRef",
     "TableSchemaError",
     "WriteDeadLettersToDelta",
-    "WriteResult",
     "WriteToDelta",
     "WriteToPartitionedParquet",
-    "WriteWithDeadLetters",
     "arrow_schema_of",
 ]

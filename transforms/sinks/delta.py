@@ -18,7 +18,14 @@ from schemas.errors import ConfigError, DataplaneError
 from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import TableRef
 from transforms.checkpoint.table import TableHandle, merge_new_columns, new_columns
-from transforms.deadletter import DEAD_LETTER_TAG, DeadLetter, dead_letter_row, row_dead_letter
+from transforms.deadletter import (
+    DEAD_LETTER_SCHEMA,
+    DEAD_LETTER_TAG,
+    DeadLetter,
+    dead_letter_row,
+    row_dead_letter,
+)
+from transforms.record import COORDINATE_FIELDS
 from transforms.sinks.batching import BatchPerTable
 from transforms.sinks.commit_metrics import note_commit
 from transforms.sinks.compaction import (
@@ -31,7 +38,6 @@ from transforms.sinks.delta_commit import COORDINATE_SCHEMA, CommitOutcome, Delt
 from transforms.sinks.fit import SCHEMA_MISMATCH, split_fitting
 
 __all__ = [
-    "DEAD_LETTER_SCHEMA",
     "REQUIRED_COORDINATES",
     "MissingCoordinatesError",
     "RowsDoNotFitError",
@@ -45,33 +51,8 @@ __all__ = [
 SchemaMode = Literal["strict", "merge"]
 _SCHEMA_MODES = ("strict", "merge")
 # The fields every row a Delta sink appends must carry (``_prev_position`` may be absent).
-REQUIRED_COORDINATES = (
-    "_record_id",
-    "_source",
-    "_stream",
-    "_partition",
-    "_position",
-    "_event_time_ms",
-)
+REQUIRED_COORDINATES = tuple(f for f in COORDINATE_FIELDS if f != "_prev_position")
 
-DEAD_LETTER_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.binary()),
-        pa.field("value", pa.binary()),
-        pa.field(
-            "headers",
-            pa.list_(pa.struct([pa.field("name", pa.string()), pa.field("value", pa.binary())])),
-        ),
-        pa.field("stage", pa.string()),
-        pa.field("error_type", pa.string()),
-        pa.field("message", pa.string()),
-        pa.field("schema_subject", pa.string()),
-        pa.field("schema_id", pa.int64()),
-        pa.field("failed_at_ms", pa.int64()),
-    ]
-)
-# `dataplane dlq replay` adds replay_id, replayed_at_ms and replay_outcome to the
-# table when it marks letters; appends leave them null.
 _REQUIRED_KEYS = frozenset(REQUIRED_COORDINATES)
 _DERIVED = ("_offset", "_event_time")
 _INTEGER_OFFSET_SOURCES = ("kafka",)

@@ -11,11 +11,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
 from schemas.errors import ConfigError
+from transforms.deadletter import REPLAYED_OK
 from transforms.record import Record, make_record
 
-__all__ = ["REPLAYED_OK", "ReadDeadLetters", "letters_to_replay"]
-
-REPLAYED_OK = "written"
+__all__ = ["ReadDeadLetters", "letters_to_replay"]
 
 
 def letters_to_replay(
