@@ -1,8 +1,9 @@
-"""One entry point for sources: a source from a URI."""
+"""One entry point for sources, and one reading of URIs for sources and destinations alike."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,8 +12,10 @@ import apache_beam as beam
 from schemas.errors import ConfigError
 from transforms.checkpoint.log import ResumeFrom
 
-__all__ = ["is_unbounded", "read_from_uri"]
+__all__ = ["SCHEMES", "ParsedUri", "is_unbounded", "parse_uri", "read_from_uri"]
 
+SCHEMES = ("kafka", "kinesis", "pubsub", "file", "dlq")
+_STREAMS = ("kafka", "kinesis", "pubsub")
 _KAFKA_PARAMS = {"group", "start", "start_timestamp_ms", "partitions"}
 _KINESIS_PARAMS = {"region", "endpoint", "start", "start_timestamp_ms"}
 _PUBSUB_PARAMS = {"timestamp_attribute", "id_label"}
@@ -20,8 +23,93 @@ _FILE_PARAMS = {"format"}
 _DLQ_PARAMS = {"error_type", "stage", "include_replayed"}
 _EXPECTED = (
     "kafka://HOST:PORT/TOPIC, kinesis://STREAM, pubsub://projects/P/subscriptions/S "
-    "(or /topics/T), or file:///PATH/PATTERN"
+    "(or /topics/T), file:///PATH/PATTERN or dlq:TABLE"
 )
+_FORMS = {
+    "kafka": "kafka://HOST:PORT/TOPIC",
+    "kinesis": "kinesis://STREAM",
+    "file": "file:///PATH/PATTERN",
+    "dlq": "dlq:TABLE (a path or s3:// URI)",
+}
+
+
+@dataclass(frozen=True)
+class ParsedUri:
+    """A source or destination URI, split the same way for reading and for writing.
+
+    Attributes:
+        scheme: one of :data:`SCHEMES`.
+        name: the Kafka topic, Kinesis stream, Pub/Sub path (``projects/...``), file
+            path or pattern, or dead-letter table.
+        servers: the Kafka bootstrap servers ``HOST:PORT[,HOST:PORT...]`` (Kafka only).
+        params: the query parameters, each with every value given.
+        option: the flag the URI came from, named in errors (``--source``, ``--to``).
+    """
+
+    scheme: str
+    name: str
+    servers: str = ""
+    params: Mapping[str, list[str]] = field(default_factory=dict)
+    option: str = "--source"
+
+    def param(self, key: str) -> str | None:
+        """The last value given for ``key``, or None."""
+        values = self.params.get(key)
+        return values[-1] if values else None
+
+    def listed(self, key: str) -> list[str]:
+        """Every value of ``key``, comma-separated lists split: ``?a=x,y&a=z`` gives x, y, z."""
+        return [v for value in self.params.get(key, []) for v in value.split(",") if v]
+
+    def check_params(self, known: Collection[str]) -> None:
+        """Raises ConfigError naming the parameters not in ``known``."""
+        unknown = sorted(set(self.params) - set(known))
+        if unknown:
+            raise ConfigError(
+                self.option,
+                f"unknown {self.scheme}:// parameters {unknown}; known: {sorted(known)}",
+            )
+
+
+def parse_uri(uri: str, *, option: str = "--source") -> ParsedUri:
+    """Splits ``uri`` into scheme, name and parameters; ``option`` is named in errors.
+
+    Raises:
+        ConfigError: for an unknown scheme or a URI without the name its scheme needs.
+
+    Example:
+        >>> parsed = parse_uri("kafka://127.0.0.1:9092/tweets?group=g1")
+        >>> parsed.servers, parsed.name, parsed.param("group")
+        ('127.0.0.1:9092', 'tweets', 'g1')
+        >>> parse_uri("kinesis://events?region=eu-west-1").name
+        'events'
+        >>> parse_uri("dlq:/tmp/lake/dead_letters?stage=decode").name
+        '/tmp/lake/dead_letters'
+    """
+    parts = urlsplit(uri)
+    params = parse_qs(parts.query)
+    if parts.scheme not in SCHEMES:
+        raise ConfigError(option, f"expected {_EXPECTED}; got {uri!r}")
+    if parts.scheme == "kafka":
+        name, servers = parts.path.strip("/"), parts.netloc
+    elif parts.scheme == "dlq":
+        name, servers = uri.split(":", 1)[1].split("?", 1)[0], ""
+    elif parts.scheme == "file":
+        name, servers = parts.netloc + parts.path, ""
+    else:
+        name, servers = (parts.netloc + parts.path).strip("/"), ""
+    parsed = ParsedUri(parts.scheme, name, servers, params, option)
+    if not _well_formed(parsed):
+        raise ConfigError(option, f"expected {_FORMS[parsed.scheme]}")
+    return parsed
+
+
+def _well_formed(parsed: ParsedUri) -> bool:
+    if parsed.scheme == "pubsub":
+        return True  # the reader and the publisher each check the path they need
+    if parsed.scheme in ("kafka", "kinesis") and "/" in parsed.name:
+        return False
+    return bool(parsed.name) and (parsed.scheme != "kafka" or bool(parsed.servers))
 
 
 def read_from_uri(
@@ -62,29 +150,23 @@ def read_from_uri(
         >>> read.display_data()["topic"]
         'tweets'
     """
-    parts = urlsplit(uri)
-    if parts.scheme == "kafka":
+    parsed = parse_uri(uri)
+    if parsed.scheme == "kafka":
         return _kafka(
-            parts.netloc,
-            parts.path.strip("/"),
-            parse_qs(parts.query),
+            parsed,
             bounded,
             max_records,
             consumer_config,
             resume_from,
             partition_discovery_s,
         )
-    query = parse_qs(parts.query)
-    if parts.scheme == "kinesis":
-        return _kinesis(parts.netloc + parts.path, query, bounded, max_records, resume_from)
-    if parts.scheme == "pubsub":
-        return _pubsub((parts.netloc + parts.path).strip("/"), query, bounded, max_records)
-    if parts.scheme == "file":
-        return _files(parts.netloc + parts.path, query, max_records)
-    if parts.scheme == "dlq":
-        table = uri.split(":", 1)[1].split("?", 1)[0]
-        return _dead_letters(table, query, storage_options)
-    raise ConfigError("--source", f"expected {_EXPECTED}; got {uri!r}")
+    if parsed.scheme == "kinesis":
+        return _kinesis(parsed, bounded, max_records, resume_from)
+    if parsed.scheme == "pubsub":
+        return _pubsub(parsed, bounded, max_records)
+    if parsed.scheme == "file":
+        return _files(parsed, max_records)
+    return _dead_letters(parsed, storage_options)
 
 
 def is_unbounded(uri: str, *, bounded: bool = False, max_records: int = 0) -> bool:
@@ -98,46 +180,26 @@ def is_unbounded(uri: str, *, bounded: bool = False, max_records: int = 0) -> bo
     >>> is_unbounded("kinesis://s", max_records=10)
     False
     """
-    streams = urlsplit(uri).scheme in ("kafka", "kinesis", "pubsub")
+    streams = urlsplit(uri).scheme in _STREAMS
     return streams and not bounded and max_records <= 0
 
 
-def _check_params(scheme: str, query: dict[str, list[str]], known: set[str]) -> None:
-    unknown = sorted(set(query) - known)
-    if unknown:
-        raise ConfigError(
-            "--source", f"unknown {scheme}:// parameters {unknown}; known: {sorted(known)}"
-        )
-
-
-def _last(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[-1] if values else None
-
-
 def _kinesis(
-    stream: str,
-    query: dict[str, list[str]],
-    bounded: bool,
-    max_records: int,
-    resume_from: ResumeFrom | None,
+    parsed: ParsedUri, bounded: bool, max_records: int, resume_from: ResumeFrom | None
 ) -> beam.PTransform:
     from transforms.sources.kinesis import ReadFromKinesis
 
-    _check_params("kinesis", query, _KINESIS_PARAMS)
-    stream = stream.strip("/")
-    if not stream or "/" in stream:
-        raise ConfigError("--source", "expected kinesis://STREAM")
-    timestamp = _last(query, "start_timestamp_ms")
+    parsed.check_params(_KINESIS_PARAMS)
+    timestamp = parsed.param("start_timestamp_ms")
     try:
         return ReadFromKinesis(
-            stream,
-            iterator_type=(_last(query, "start") or "trim_horizon").upper(),
+            parsed.name,
+            iterator_type=(parsed.param("start") or "trim_horizon").upper(),
             start_timestamp_ms=int(timestamp) if timestamp else None,
             bounded=bounded,
             max_records=max_records,
-            region_name=_last(query, "region"),
-            endpoint_url=_last(query, "endpoint"),
+            region_name=parsed.param("region"),
+            endpoint_url=parsed.param("endpoint"),
             resume_from=resume_from,
         )
     except ValueError as err:
@@ -146,57 +208,45 @@ def _kinesis(
         raise ConfigError("--source", f"bad number in kinesis:// parameters: {err}") from None
 
 
-def _pubsub(
-    path: str, query: dict[str, list[str]], bounded: bool, max_records: int
-) -> beam.PTransform:
+def _pubsub(parsed: ParsedUri, bounded: bool, max_records: int) -> beam.PTransform:
     from transforms.sources.pubsub import ReadFromPubSub
 
-    _check_params("pubsub", query, _PUBSUB_PARAMS)
-    is_subscription = "/subscriptions/" in path
+    parsed.check_params(_PUBSUB_PARAMS)
+    is_subscription = "/subscriptions/" in parsed.name
     return ReadFromPubSub(
-        subscription=path if is_subscription else None,
-        topic=None if is_subscription else path,
+        subscription=parsed.name if is_subscription else None,
+        topic=None if is_subscription else parsed.name,
         bounded=bounded,
         max_records=max_records,
-        timestamp_attribute=_last(query, "timestamp_attribute"),
-        id_label=_last(query, "id_label"),
+        timestamp_attribute=parsed.param("timestamp_attribute"),
+        id_label=parsed.param("id_label"),
     )
 
 
-def _dead_letters(
-    table: str, query: dict[str, list[str]], storage_options: Mapping[str, str] | None
-) -> beam.PTransform:
+def _dead_letters(parsed: ParsedUri, storage_options: Mapping[str, str] | None) -> beam.PTransform:
     from transforms.sources.deadletters import ReadDeadLetters
 
-    _check_params("dlq", query, _DLQ_PARAMS)
-    if not table:
-        raise ConfigError("--source", "expected dlq:TABLE (a path or s3:// URI)")
-
-    def listed(name: str) -> list[str]:
-        return [v for value in query.get(name, []) for v in value.split(",") if v]
-
+    parsed.check_params(_DLQ_PARAMS)
     return ReadDeadLetters(
-        table,
-        error_types=listed("error_type"),
-        stages=listed("stage"),
-        include_replayed=(_last(query, "include_replayed") or "").lower() == "true",
+        parsed.name,
+        error_types=parsed.listed("error_type"),
+        stages=parsed.listed("stage"),
+        include_replayed=(parsed.param("include_replayed") or "").lower() == "true",
         storage_options=dict(storage_options) if storage_options else None,
     )
 
 
-def _files(pattern: str, query: dict[str, list[str]], max_records: int) -> beam.PTransform:
+def _files(parsed: ParsedUri, max_records: int) -> beam.PTransform:
     from transforms.sources.files import ReadFromFiles
 
-    _check_params("file", query, _FILE_PARAMS)
-    if not pattern:
-        raise ConfigError("--source", "expected file:///PATH/PATTERN")
-    return ReadFromFiles(pattern, format=_last(query, "format") or "auto", max_records=max_records)
+    parsed.check_params(_FILE_PARAMS)
+    return ReadFromFiles(
+        parsed.name, format=parsed.param("format") or "auto", max_records=max_records
+    )
 
 
 def _kafka(
-    servers: str,
-    topic: str,
-    query: dict[str, list[str]],
+    parsed: ParsedUri,
     bounded: bool,
     max_records: int,
     consumer_config: Mapping[str, Any] | None,
@@ -205,25 +255,20 @@ def _kafka(
 ) -> beam.PTransform:
     from transforms.sources.kafka import ReadFromKafka
 
-    unknown = sorted(set(query) - _KAFKA_PARAMS)
-    if unknown:
-        raise ConfigError(
-            "--source", f"unknown kafka:// parameters {unknown}; known: {sorted(_KAFKA_PARAMS)}"
-        )
-    if not servers or not topic or "/" in topic:
-        raise ConfigError("--source", "expected kafka://HOST:PORT/TOPIC")
+    parsed.check_params(_KAFKA_PARAMS)
     config = dict(consumer_config or {})
-    if "group" in query:
-        config["group.id"] = query["group"][-1]
-    timestamp = query.get("start_timestamp_ms")
-    partitions = query.get("partitions")
+    group = parsed.param("group")
+    if group is not None:
+        config["group.id"] = group
+    timestamp = parsed.param("start_timestamp_ms")
+    partitions = parsed.param("partitions")
     try:
         return ReadFromKafka(
-            bootstrap_servers=servers,
-            topic=topic,
-            start=query.get("start", ["earliest"])[-1],  # type: ignore[arg-type]
-            start_timestamp_ms=int(timestamp[-1]) if timestamp else None,
-            partitions=[int(p) for p in partitions[-1].split(",")] if partitions else None,
+            bootstrap_servers=parsed.servers,
+            topic=parsed.name,
+            start=parsed.param("start") or "earliest",  # type: ignore[arg-type]
+            start_timestamp_ms=int(timestamp) if timestamp else None,
+            partitions=[int(p) for p in partitions.split(",")] if partitions else None,
             bounded=bounded,
             max_records=max_records,
             consumer_config=config,
