@@ -1,70 +1,29 @@
-"""Produce synthetic data to Kafka.
+"""Write synthetic data to Kafka, Kinesis, Pub/Sub or files (the CLI over the feeds).
 
     python -m beam_pipelines.generate tweets --bootstrap 127.0.0.1:9092 --topic tweets \\
         --count 10000 --bad-ratio 0.05 [--framing confluent]
     python -m beam_pipelines.generate telemetry --bootstrap 127.0.0.1:9092 --topic telemetry \\
         --count 10000 --vehicles 50 --versions 1,2 --max-delay-ms 30000 --late-ratio 0.01
+    python -m beam_pipelines.generate tweets --to file:///tmp/tweets.jsonl --count 1000
+
+Generators and producers live in :mod:`beam_pipelines.feeds`; ``produce`` is
+:func:`beam_pipelines.feeds.kafka.produce`, kept here for older imports.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from confluent_kafka import Producer
-
+from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.publish import publish
 from beam_pipelines.feeds.telemetry import generate_telemetry
 from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
-from schemas.errors import DataplaneError, SourceUnavailableError
+from schemas.errors import DataplaneError
 from schemas.registry import LocalFileRegistry
-from transforms.sources.kafka_admin import ensure_topic
 
 __all__ = ["main", "produce"]
-
-
-def produce(
-    bootstrap_servers: str, topic: str, messages: Iterable[GeneratedMessage], *, partitions: int = 3
-) -> Counter[str]:
-    """Produces ``messages`` (keyed; partitions chosen by key hash); returns counts by kind."""
-    ensure_topic(bootstrap_servers, topic, partitions=partitions)
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "linger.ms": 20,
-            "acks": "all",
-            "log.connection.close": False,
-        }
-    )
-    failures: list[str] = []
-
-    def on_delivery(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    kinds: Counter[str] = Counter()
-    for message in messages:
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    key=message.key,
-                    value=message.value,
-                    timestamp=message.timestamp_ms,
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
-        kinds[message.kind] += 1
-        producer.poll(0)
-    if producer.flush(30) or failures:
-        raise SourceUnavailableError(
-            f"{len(failures)} messages were not delivered to {topic}: {failures[:1]}"
-        )
-    return kinds
 
 
 def _common_flags(parser: argparse.ArgumentParser, count: int, bad_ratio: float) -> None:

@@ -6,7 +6,8 @@
     file:///PATH.jsonl                 one value per line (for replay with file://)
     file:///PATH.parquet               key, value, event_time_ms columns (binary values)
 
-Kinesis streams and Pub/Sub topics are created when missing (``partitions`` shards).
+Kafka topics, Kinesis streams (``partitions`` partitions or shards) and Pub/Sub topics are
+created when missing. The URI means what it means to :func:`transforms.sources.read_from_uri`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
+from beam_pipelines.feeds.kafka import produce
+from beam_pipelines.feeds.kinesis import ensure_stream, put_records
 from beam_pipelines.feeds.tweets import GeneratedMessage
-from schemas.errors import ConfigError, SourceUnavailableError
+from schemas.errors import ConfigError
+from transforms.sources.uri import ParsedUri, parse_uri
 
 __all__ = ["publish"]
-
-_KINESIS_BATCH = 500
 
 
 def publish(uri: str, messages: Iterable[GeneratedMessage], *, partitions: int = 3) -> Counter[str]:
@@ -32,73 +33,28 @@ def publish(uri: str, messages: Iterable[GeneratedMessage], *, partitions: int =
         ConfigError: for an unknown scheme or a malformed URI.
         SourceUnavailableError: when the destination refuses messages.
     """
-    parts = urlsplit(uri)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if parts.scheme == "kafka":
-        from beam_pipelines.generate import produce
-
-        return produce(parts.netloc, parts.path.strip("/"), messages, partitions=partitions)
-    if parts.scheme == "kinesis":
-        return _to_kinesis(parts.netloc + parts.path.rstrip("/"), query, messages, partitions)
-    if parts.scheme == "pubsub":
-        return _to_pubsub((parts.netloc + parts.path).strip("/"), messages)
-    if parts.scheme == "file":
-        return _to_file(Path(parts.netloc + parts.path), messages)
+    parsed = parse_uri(uri, option="--to")
+    if parsed.scheme == "kafka":
+        return produce(parsed.servers, parsed.name, messages, partitions=partitions)
+    if parsed.scheme == "kinesis":
+        return _to_kinesis(parsed, messages, partitions)
+    if parsed.scheme == "pubsub":
+        return _to_pubsub(parsed.name, messages)
+    if parsed.scheme == "file":
+        return _to_file(Path(parsed.name), messages)
     raise ConfigError(
         "--to", f"expected kafka://, kinesis://, pubsub://projects/P/topics/T or file://; {uri!r}"
     )
 
 
 def _to_kinesis(
-    stream: str, query: dict[str, str], messages: Iterable[GeneratedMessage], shards: int
+    parsed: ParsedUri, messages: Iterable[GeneratedMessage], shards: int
 ) -> Counter[str]:
     from transforms.sources.kinesis import kinesis_client
 
-    client = kinesis_client(query.get("region"), query.get("endpoint"))
-    _ensure_stream(client, stream, shards)
-    kinds: Counter[str] = Counter()
-    batch: list[GeneratedMessage] = []
-    for message in messages:
-        batch.append(message)
-        if len(batch) == _KINESIS_BATCH:
-            _put_batch(client, stream, batch, kinds)
-            batch = []
-    if batch:
-        _put_batch(client, stream, batch, kinds)
-    return kinds
-
-
-def _ensure_stream(client: object, stream: str, shards: int) -> None:
-    try:
-        client.describe_stream_summary(StreamName=stream)  # type: ignore[attr-defined]
-    except Exception:
-        client.create_stream(StreamName=stream, ShardCount=shards)  # type: ignore[attr-defined]
-        waiter = client.get_waiter("stream_exists")  # type: ignore[attr-defined]
-        waiter.wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
-
-
-def _put_batch(
-    client: object, stream: str, batch: list[GeneratedMessage], kinds: Counter[str]
-) -> None:
-    entries = [
-        {"Data": m.value or b"", "PartitionKey": (m.key or b"-").decode("utf-8", "replace")}
-        for m in batch
-    ]
-    pending = list(zip(entries, batch, strict=True))
-    for _ in range(10):  # retry only the entries Kinesis refused (throttling), in order
-        answer = client.put_records(  # type: ignore[attr-defined]
-            StreamName=stream, Records=[e for e, _ in pending]
-        )
-        refused = []
-        for (entry, message), result in zip(pending, answer["Records"], strict=True):
-            if "ErrorCode" in result:
-                refused.append((entry, message))
-            else:
-                kinds[message.kind] += 1
-        if not refused:
-            return
-        pending = refused
-    raise SourceUnavailableError(f"Kinesis stream {stream} refused {len(pending)} records")
+    client = kinesis_client(parsed.param("region"), parsed.param("endpoint"))
+    ensure_stream(client, parsed.name, shards)
+    return put_records(client, parsed.name, messages)
 
 
 def _to_pubsub(topic: str, messages: Iterable[GeneratedMessage]) -> Counter[str]:

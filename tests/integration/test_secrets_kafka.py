@@ -23,8 +23,8 @@ from deltalake.exceptions import TableNotFoundError
 from hypothesis import HealthCheck, Phase, given, settings
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.tweets import generate_tweets
-from beam_pipelines.generate import produce
 from schemas.registry import LocalFileRegistry
 from tests.unit.secret_leaks import BasicAuthRegistry, Exposures, assert_hidden, secret_sets
 from transforms.stop import clear_stop, request_stop

@@ -8,8 +8,8 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.kafka import produce as produce_generated
 from beam_pipelines.feeds.tweets import BAD_KINDS, FRAMING_BAD_KINDS, generate_tweets
-from beam_pipelines.generate import produce as produce_generated
 from schemas.registry import LocalFileRegistry
 from tests.helpers import produce, read_table
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.tweets import generate_tweets
-from beam_pipelines.generate import produce
 from tests.helpers import read_table
 from tests.integration.user_job import run_job
 
