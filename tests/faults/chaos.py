@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,10 @@ Coordinates = tuple[str, str]  # (partition, position)
 
 
 class Feed:
-    """A producer thread writing generated tweets to a source, remembering where each landed."""
+    """A producer thread writing generated tweets to a source, remembering where each landed.
+
+    ``rate_per_s`` paces it; :meth:`finish` stops it early.
+    """
 
     uri: str
     stream: str  # the topic or stream written to
@@ -75,19 +78,16 @@ class Feed:
         """Partition -> committed consumer-group offset (Kafka only)."""
         return {}
 
-    def _messages(self) -> Iterator[list[GeneratedMessage]]:
-        """Batches of messages, paced at ``rate_per_s``."""
-        batch_size = max(1, int(self.rate_per_s / 10))
-        messages = list(generate_tweets(self.records, bad_ratio=0.05, seed=self.seed))
-        for start in range(0, len(messages), batch_size):
-            if self._finished.is_set():
-                return
-            yield messages[start : start + batch_size]
-            time.sleep(batch_size / self.rate_per_s)
+    def _messages(self) -> Iterator[GeneratedMessage]:
+        """The generated messages, until :meth:`finish` is called."""
+        return itertools.takewhile(lambda _: not self._finished.is_set(), self._generate())
 
-    def _landed(self, partition: str, position: str, value: bytes | None) -> None:
+    def _generate(self) -> Iterable[GeneratedMessage]:
+        return generate_tweets(self.records, bad_ratio=0.05, seed=self.seed)
+
+    def _landed(self, partition: str, position: str, message: GeneratedMessage) -> None:
         with self._lock:
-            self.produced[(partition, position)] = value
+            self.produced[(partition, position)] = message.value or b""
 
     def _run(self) -> None:
         try:
@@ -108,28 +108,21 @@ class KafkaFeed(Feed):
 
         self.topic = self.stream = f"chaos-{uuid.uuid4().hex[:8]}"
         self.group = f"{self.topic}-group"
-        self.bootstrap = bootstrap
+        self.bootstrap, self.partitions = bootstrap, partitions
         ensure_topic(bootstrap, self.topic, partitions=partitions)
         self.uri = f"kafka://{bootstrap}/{self.topic}?group={self.group}"
 
     def _produce(self) -> None:
-        from confluent_kafka import Producer
+        from beam_pipelines.feeds.kafka import produce
 
-        producer = Producer(
-            {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5}
+        produce(
+            self.bootstrap,
+            self.topic,
+            self._messages(),
+            partitions=self.partitions,
+            rate_per_s=self.rate_per_s,
+            on_landed=self._landed,
         )
-
-        def delivered(err: Any, message: Any) -> None:
-            if err is None:
-                value = message.value()
-                self._landed(str(message.partition()), str(message.offset()), bytes(value or b""))
-
-        for batch in self._messages():
-            for m in batch:
-                producer.produce(self.topic, m.value, key=m.key, on_delivery=delivered)
-            producer.poll(0)
-        if producer.flush(60) != 0:
-            raise RuntimeError("the chaos producer could not deliver every message")
 
     def group_offsets(self) -> dict[str, int]:
         from confluent_kafka import Consumer, TopicPartition
@@ -144,46 +137,33 @@ class KafkaFeed(Feed):
 
 
 class KinesisFeed(Feed):
-    """Puts records to a stream; ``produced`` is keyed by (shard id, sequence number)."""
+    """Puts records to a stream; ``produced`` is keyed by (shard id, sequence number).
+
+    Puts are retried for up to a minute while the endpoint is down (a streaming trial
+    stops it).
+    """
 
     def __init__(self, endpoint: str, *, shards: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        from beam_pipelines.feeds.kinesis import ensure_stream
         from transforms.sources.kinesis import kinesis_client
 
         self.stream = f"chaos-{uuid.uuid4().hex[:8]}"
         self._client = kinesis_client("us-east-1", endpoint)
-        self._client.create_stream(StreamName=self.stream, ShardCount=shards)
-        self._client.get_waiter("stream_exists").wait(
-            StreamName=self.stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
-        )
+        ensure_stream(self._client, self.stream, shards)
         self.uri = f"kinesis://{self.stream}?endpoint={endpoint}&region=us-east-1"
 
     def _produce(self) -> None:
-        for batch in self._messages():
-            values = [m.value or b"" for m in batch]
-            entries = [
-                {"Data": value, "PartitionKey": m.key.decode("utf-8", "replace")}
-                for value, m in zip(values, batch, strict=True)
-            ]
-            answer = self._put_through_outages(entries)
-            if answer.get("FailedRecordCount"):
-                raise RuntimeError("the chaos producer's PutRecords was refused")
-            for value, result in zip(values, answer["Records"], strict=True):
-                self._landed(result["ShardId"], result["SequenceNumber"], value)
+        from beam_pipelines.feeds.kinesis import put_records
 
-    def _put_through_outages(self, entries: list[dict[str, Any]], patience_s: float = 60) -> Any:
-        """PutRecords, retried while the endpoint is down (a streaming trial stops it)."""
-        from botocore.exceptions import ConnectionError as BotoConnectionError
-        from botocore.exceptions import HTTPClientError
-
-        deadline = time.monotonic() + patience_s
-        while True:
-            try:
-                return self._client.put_records(StreamName=self.stream, Records=entries)
-            except (BotoConnectionError, HTTPClientError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        put_records(
+            self._client,
+            self.stream,
+            self._messages(),
+            rate_per_s=self.rate_per_s,
+            patience_s=60,
+            on_landed=self._landed,
+        )
 
 
 @dataclass

@@ -34,7 +34,7 @@ import random
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from beam_pipelines.feeds.tweets import GeneratedMessage
 from bench.streaming import StreamingProcess, TableWatcher
 from tests.faults.chaos import Feed, KafkaFeed, KinesisFeed, _differs, _Lake, _offsets_behind_tables
 
@@ -304,41 +305,12 @@ class TelemetryFeed(KafkaFeed):
     produces before the trials end, they span several windows.
     """
 
-    def _messages(self) -> Iterator[list[Any]]:
+    def _generate(self) -> Iterable[GeneratedMessage]:
         from beam_pipelines.feeds.telemetry import generate_telemetry
 
-        batch_size = max(1, int(self.rate_per_s / 10))
-        messages = list(
-            generate_telemetry(
-                self.records, vehicles=VEHICLES, bad_ratio=0.02, interval_ms=6000, seed=self.seed
-            )
+        return generate_telemetry(
+            self.records, vehicles=VEHICLES, bad_ratio=0.02, interval_ms=6000, seed=self.seed
         )
-        for start in range(0, len(messages), batch_size):
-            if self._finished.is_set():
-                return
-            yield messages[start : start + batch_size]
-            time.sleep(batch_size / self.rate_per_s)
-
-    def _produce(self) -> None:
-        from confluent_kafka import Producer
-
-        producer = Producer(
-            {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5}
-        )
-
-        def delivered(err: Any, message: Any) -> None:
-            if err is None:
-                value = bytes(message.value() or b"")
-                self._landed(str(message.partition()), str(message.offset()), value)
-
-        for batch in self._messages():
-            for m in batch:
-                producer.produce(
-                    self.topic, m.value, key=m.key, timestamp=m.timestamp_ms, on_delivery=delivered
-                )
-            producer.poll(0)
-        if producer.flush(60) != 0:
-            raise RuntimeError("the chaos producer could not deliver every message")
 
 
 def _telemetry(feed: Feed, root: Path) -> StreamingProcess:
