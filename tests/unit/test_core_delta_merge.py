@@ -143,4 +143,5 @@ def test_display_data_shows_the_merge_settings():
         "keys": "k,w",
         "version_column": "pane",
         "batch_size": 7,
+        "max_batch_latency_s": 5.0,
     }

@@ -25,7 +25,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from runners.local.job_service import StreamingFnApiRunner
-from transforms.sinks.batching import BatchByKey
+from transforms.sinks.batching import BatchByKey, BatchPolicy
 
 _SEEN: dict[str, list[Any]] = {}
 _LOCK = threading.Lock()
@@ -139,7 +139,12 @@ def _across_a_stage_boundary(p: beam.Pipeline) -> None:
 def _batched(p: beam.Pipeline) -> None:
     read = p | "Read" >> beam.Create(["a"]) | beam.ParDo(_ReadUntil("batch"))
     nothing = p | "Nothing" >> beam.Create([])
-    _ = (read, nothing) | beam.Flatten() | BatchByKey(10_000, 0.2) | beam.ParDo(_Collect("batch"))
+    _ = (
+        (read, nothing)
+        | beam.Flatten()
+        | BatchByKey(BatchPolicy(10_000, 0.2), name="batch")
+        | beam.ParDo(_Collect("batch"))
+    )
 
 
 # Defect 1: data reaches another stage only once its producer is done; timers wait

@@ -49,7 +49,7 @@ from beam_pipelines.launch.local_streaming import (
     reads_must_wait,
 )
 from tests.helpers import finish_within
-from transforms.sinks.batching import BatchByKey
+from transforms.sinks.batching import BatchByKey, BatchPolicy
 from transforms.stop import clear_stop, request_stop
 
 _SEEN: dict[str, list[Any]] = {}
@@ -214,7 +214,7 @@ def _batched(p: beam.Pipeline) -> None:
     _ = (
         p
         | beam.Create([("k", n) for n in range(5)])
-        | BatchByKey(2, 60.0)
+        | BatchByKey(BatchPolicy(2, 60.0), name="batch")
         | beam.ParDo(_Collect("batches"))
     )
 

@@ -217,11 +217,11 @@ def test_partition_paths_name_the_hour_and_sort_as_their_times(a: int, b: int) -
 def test_batches_hold_every_row_once_within_their_bounds(
     blobs: list[bytes], size: int, max_bytes: int
 ) -> None:
-    from transforms.sinks.batching import BatchPerTable, row_bytes
+    from transforms.sinks.batching import BatchPerTable, BatchPolicy, row_bytes
 
     rows = [{"n": n, "blob": blob} for n, blob in enumerate(blobs)]
     (batches,) = collect(
-        lambda p: p | beam.Create(rows) | BatchPerTable("/t", size, 5.0, max_bytes)
+        lambda p: p | beam.Create(rows) | BatchPerTable("/t", BatchPolicy(size, 5.0, max_bytes))
     )
     assert sorted(r["n"] for _, batch in batches for r in batch) == list(range(len(rows)))
     for _, batch in batches:

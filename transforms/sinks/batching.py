@@ -1,17 +1,22 @@
 """BatchByKey: the batching step of every sink (row, byte and latency bounds, per key).
 
-Beam's ``GroupIntoBatches`` would do, but Beam's in-process FnApiRunner (2.77)
-keeps the timers of every stateful step in buffers named by timer family alone,
-shared across steps: two ``GroupIntoBatches`` in one pipeline then read each
-other's timers (a decoding error when their key coders differ, bundles left
-pending otherwise). This step gives its timers names unique to each use, and
-keys are text so that key coders agree everywhere.
+A sink's bounds are a :class:`BatchPolicy`. Beam's ``GroupIntoBatches`` would do
+the batching, but Beam's in-process FnApiRunner (2.77) keeps the timers of every
+stateful step in buffers named by timer family alone, shared across steps: two
+``GroupIntoBatches`` in one pipeline then read each other's timers (a decoding
+error when their key coders differ, bundles left pending otherwise). This step
+names its timer families after a name the sink gives it (its table or directory),
+so they differ between the sinks of a pipeline and stay the same from one
+submission of the pipeline to the next (a runner that compares the graphs of a
+running job and its update sees the same steps); keys are text so that key coders
+agree everywhere.
 """
 
 from __future__ import annotations
 
-import uuid
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -27,11 +32,14 @@ from apache_beam.transforms.userstate import (
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from schemas.errors import ConfigError
+
 __all__ = [
     "DEFAULT_BATCH_BYTES",
     "TEXT_KEYED",
     "BatchByKey",
     "BatchPerTable",
+    "BatchPolicy",
     "batch_wait_s",
     "row_bytes",
 ]
@@ -40,6 +48,41 @@ TEXT_KEYED = beam.typehints.KV[str, Any]
 # The bytes of rows (see row_bytes) a batch may hold before it is cut.
 DEFAULT_BATCH_BYTES = 32 << 20
 _OTHER_BYTES = 8
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How a sink batches rows: at most ``size`` rows and ``max_bytes`` (see
+    :func:`row_bytes`) per batch, and in streaming a row waits at most about
+    ``max_latency_s`` for its batch (see :func:`batch_wait_s`).
+
+    The sinks take these as ``batch_size`` and ``max_batch_latency_s``; an error
+    names the parameter.
+
+    >>> BatchPolicy(500, 2.0).size
+    500
+    >>> BatchPolicy(0, 2.0)
+    Traceback (most recent call last):
+    ...
+    schemas.errors.ConfigError: batch_size: must be positive, got 0
+    """
+
+    size: int
+    max_latency_s: float
+    max_bytes: int = DEFAULT_BATCH_BYTES
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("batch_size", self.size),
+            ("max_batch_latency_s", self.max_latency_s),
+            ("max_batch_bytes", self.max_bytes),
+        ):
+            if value <= 0:
+                raise ConfigError(name, f"must be positive, got {value}")
+
+    def display_data(self) -> dict[str, Any]:
+        """The policy as a sink shows it in its display data."""
+        return {"batch_size": self.size, "max_batch_latency_s": self.max_latency_s}
 
 
 def row_bytes(row: Any) -> int:
@@ -144,7 +187,7 @@ class _PackBundle(beam.DoFn):
 
 
 def _batch_dofn(size: int, max_bytes: int, latency_s: float, timer_suffix: str) -> beam.DoFn:
-    """A batching DoFn (for streaming) whose timer families are named after ``timer_suffix``.
+    """A batching DoFn (for streaming) whose timer families end in ``timer_suffix``.
 
     Its input is ``(key, [rows])`` packs (see :class:`_PackBundle`); its state holds
     packs, with the rows and bytes waiting.
@@ -237,9 +280,9 @@ def _drain(
 
 
 class BatchByKey(beam.PTransform):
-    """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches.
+    """Groups ``(text key, row)`` pairs into ``(key, [rows])`` batches, as ``policy`` says.
 
-    A batch holds at most ``size`` rows and is cut once it holds ``max_bytes``
+    A batch holds at most ``policy.size`` rows and is cut once it holds ``max_bytes``
     (see :func:`row_bytes`; a larger row is a batch of its own). In streaming,
     each bundle's rows are packed per key first (state is then touched once per
     pack), and a batch is emitted when it is full, when its first row has waited
@@ -248,32 +291,26 @@ class BatchByKey(beam.PTransform):
     each key once and cut the group, so the same input forms the same batches;
     without it each bundle's packs are the batches, and the run holds a batch per
     key at a time rather than all it groups (the in-process runner keeps a
-    GroupByKey's input in memory).
+    GroupByKey's input in memory). ``name`` names its timers: give each batching
+    step of a pipeline its own (a sink uses its table's URI).
 
     Example:
         >>> import apache_beam as beam
         >>> with beam.Pipeline() as p:
-        ...     _ = (p | beam.Create([("t", n) for n in range(5)]) | BatchByKey(2, 5.0)
+        ...     _ = (p | beam.Create([("t", n) for n in range(5)])
+        ...            | BatchByKey(BatchPolicy(2, 5.0), name="t")
         ...            | beam.Map(lambda kv: len(kv[1])) | beam.combiners.ToList()
         ...            | beam.Map(lambda sizes: print(sorted(sizes))))
         [1, 2, 2]
     """
 
-    def __init__(
-        self,
-        size: int,
-        max_latency_s: float,
-        max_bytes: int = DEFAULT_BATCH_BYTES,
-        *,
-        same_on_rerun: bool = True,
-    ) -> None:
+    def __init__(self, policy: BatchPolicy, *, name: str, same_on_rerun: bool = True) -> None:
         super().__init__()
-        self._size, self._latency_s, self._max_bytes = size, max_latency_s, max_bytes
-        self._same_on_rerun = same_on_rerun
-        self._suffix = uuid.uuid4().hex[:12]
+        self._policy, self._same_on_rerun = policy, same_on_rerun
+        self._suffix = f"{zlib.crc32(name.encode('utf-8')):08x}"
 
     def expand(self, keyed: beam.PCollection) -> beam.PCollection:
-        size, max_bytes = self._size, self._max_bytes
+        size, max_bytes = self._policy.size, self._policy.max_bytes
         streaming = keyed.pipeline.options.view_as(StandardOptions).streaming
         if not streaming and self._same_on_rerun:
             return (
@@ -286,7 +323,7 @@ class BatchByKey(beam.PTransform):
         ).with_output_types(TEXT_KEYED)
         if not streaming:
             return packs
-        dofn = _batch_dofn(size, max_bytes, self._latency_s, self._suffix)
+        dofn = _batch_dofn(size, max_bytes, self._policy.max_latency_s, self._suffix)
         return packs | "Batch" >> beam.ParDo(dofn).with_input_types(TEXT_KEYED)
 
 
@@ -300,29 +337,28 @@ def _cut_group(group: tuple[str, Any], size: int, max_bytes: int) -> Iterator[tu
 class BatchPerTable(beam.PTransform):
     """Batches rows under one key, the table URI: one committer per table.
 
+    ``role`` tells apart two steps that batch for the same table (an append and a
+    merge): their timers are named after the URI and the role.
+
     Its batches need not be the same on a rerun (a table's commits are idempotent
     by record id), so a batch run holds one batch per table at a time.
 
     Example:
         >>> import apache_beam as beam
         >>> with beam.Pipeline() as p:
-        ...     _ = (p | beam.Create(range(3)) | BatchPerTable("/lake/t", 10, 5.0)
+        ...     _ = (p | beam.Create(range(3)) | BatchPerTable("/lake/t", BatchPolicy(10, 5.0))
         ...            | beam.Map(lambda kv: print(kv[0], sorted(kv[1]))))
         /lake/t [0, 1, 2]
     """
 
-    def __init__(
-        self, table_uri: str, size: int, max_latency_s: float, max_bytes: int = DEFAULT_BATCH_BYTES
-    ) -> None:
+    def __init__(self, table_uri: str, policy: BatchPolicy, *, role: str = "append") -> None:
         super().__init__()
-        self._table_uri, self._size, self._latency_s = table_uri, size, max_latency_s
-        self._max_bytes = max_bytes
+        self._table_uri, self._policy, self._role = table_uri, policy, role
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         uri = self._table_uri
         return (
             rows
             | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
-            | "Group"
-            >> BatchByKey(self._size, self._latency_s, self._max_bytes, same_on_rerun=False)
+            | "Group" >> BatchByKey(self._policy, name=f"{self._role} {uri}", same_on_rerun=False)
         )

@@ -26,7 +26,7 @@ from transforms.deadletter import (
     row_dead_letter,
 )
 from transforms.record import COORDINATE_FIELDS
-from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.batching import BatchPerTable, BatchPolicy
 from transforms.sinks.commit_metrics import note_commit
 from transforms.sinks.compaction import (
     CompactionSchedule,
@@ -383,13 +383,8 @@ class WriteToDelta(beam.PTransform):
             raise ConfigError("schema", f"{taken} are the sink's own coordinate columns")
         if not app_id:
             raise ConfigError("app_id", "expected a name for this output's checkpoints")
-        if batch_size <= 0 or max_batch_latency_s <= 0:
-            raise ConfigError(
-                "batch_size" if batch_size <= 0 else "max_batch_latency_s",
-                f"must be positive, got {batch_size if batch_size <= 0 else max_batch_latency_s}",
-            )
         self._table_uri, self._schema = table_uri, schema
-        self._batch_size, self._latency_s = batch_size, max_batch_latency_s
+        self._batching = BatchPolicy(batch_size, max_batch_latency_s)
         self._compaction, self._schema_mode = compaction, schema_mode
         self._dead_letters = False
         self._committer_args = {
@@ -422,7 +417,7 @@ class WriteToDelta(beam.PTransform):
         dofn = _CommitBatchDoFn(uri, self._schema, self._committer_args, self._compaction, rules)
         results = (
             rows
-            | "Batch" >> BatchPerTable(uri, self._batch_size, self._latency_s)
+            | "Batch" >> BatchPerTable(uri, self._batching)
             | "Commit" >> beam.ParDo(dofn).with_outputs(DEAD_LETTER_TAG, main="commits")
         )
         if self._dead_letters:
@@ -433,8 +428,7 @@ class WriteToDelta(beam.PTransform):
         return {
             "table_uri": self._table_uri,
             "app_id": self._committer_args["app_id"],
-            "batch_size": self._batch_size,
-            "max_batch_latency_s": self._latency_s,
+            **self._batching.display_data(),
             "compact_every_s": self._compaction.every_s if self._compaction else 0,
             "schema_mode": self._schema_mode,
         }

@@ -1,13 +1,22 @@
 """Idempotent Delta commits: the table log is the checkpoint.
 
-Every commit appends rows and, in the same commit, records a txn action
-``<app_id>-<stream>-<partition>`` whose version is the highest source offset
-written for that partition (as kafka-delta-ingest does). Before each commit the
-committer drops rows already in the table:
+Every commit appends rows and, in the same commit, records:
 
-* rows above a partition's recorded version cannot be in the table (a partition
-  with no recorded version yet is looked up in full, so a renamed app id does not
-  duplicate rows);
+* the writer's :class:`~transforms.checkpoint.frontier.Checkpoint` (every source
+  partition's frontier, from the records' ``prev_position`` chains) in its commit
+  info, and a txn action ``<app_id>.progress`` whose version is this commit's
+  table version, so a reader finds the latest checkpoint in two small reads (see
+  :mod:`transforms.checkpoint.log`); sources resume after it;
+* per source partition with integer offsets (Kafka), a txn action
+  ``<app_id>-<stream>-<partition>`` whose version is the highest offset written
+  (as kafka-delta-ingest does);
+* a commit token in its commit info, by which the writer finds its own commit.
+
+Before each commit the committer drops rows already in the table:
+
+* rows above a partition's recorded offset cannot be in the table (a partition
+  with no recorded offset yet is looked up in full, so a renamed app id does not
+  duplicate rows); rows without an offset (Kinesis, Pub/Sub, files) are looked up;
 * rows at or below it (a retried batch, a rerun, records that reached the sink out
   of order) are looked up by ``_record_id`` in the table and dropped if present.
 

@@ -29,7 +29,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from schemas.errors import ConfigError, SinkCommitError
 from transforms.checkpoint.table import TableHandle, backoff_after_conflict
-from transforms.sinks.batching import BatchPerTable
+from transforms.sinks.batching import BatchPerTable, BatchPolicy
 from transforms.sinks.commit_metrics import note_merge
 
 __all__ = ["MergeCommitter", "MergeIntoDelta", "MergeOutcome", "newest_per_key"]
@@ -229,9 +229,9 @@ class MergeIntoDelta(beam.PTransform):
         max_batch_latency_s: float = 5.0,
     ) -> None:
         super().__init__()
-        _check_merge_args(table_uri, schema, keys, version_column, batch_size, max_batch_latency_s)
+        _check_merge_args(table_uri, schema, keys, version_column)
         self._table_uri, self._schema = table_uri, schema
-        self._batch_size, self._latency_s = batch_size, max_batch_latency_s
+        self._batching = BatchPolicy(batch_size, max_batch_latency_s)
         self._args: dict[str, Any] = {
             "keys": list(keys),
             "version_column": version_column,
@@ -243,7 +243,7 @@ class MergeIntoDelta(beam.PTransform):
         uri = self._table_uri
         return (
             rows
-            | "Batch" >> BatchPerTable(uri, self._batch_size, self._latency_s)
+            | "Batch" >> BatchPerTable(uri, self._batching, role="merge")
             | "Merge" >> beam.ParDo(_MergeBatchDoFn(uri, self._schema, self._args))
         )
 
@@ -252,13 +252,11 @@ class MergeIntoDelta(beam.PTransform):
             "table_uri": self._table_uri,
             "keys": ",".join(self._args["keys"]),
             "version_column": self._args["version_column"],
-            "batch_size": self._batch_size,
+            **self._batching.display_data(),
         }
 
 
-def _check_merge_args(
-    uri: str, schema: pa.Schema, keys: Sequence[str], version: str, size: int, latency: float
-) -> None:
+def _check_merge_args(uri: str, schema: pa.Schema, keys: Sequence[str], version: str) -> None:
     if not uri:
         raise ConfigError("table_uri", "expected a path or URI, got nothing")
     if not keys:
@@ -269,6 +267,3 @@ def _check_merge_args(
                 "keys" if column in keys else "version_column",
                 f"{column!r} is not a column of the schema ({', '.join(schema.names)})",
             )
-    if size <= 0 or latency <= 0:
-        name, value = ("batch_size", size) if size <= 0 else ("max_batch_latency_s", latency)
-        raise ConfigError(name, f"must be positive, got {value}")

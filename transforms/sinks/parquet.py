@@ -6,8 +6,9 @@ writer instead:
 
 * partitions rows by event hour, ``dt=YYYY-MM-DD/hour=HH`` (UTC), and spreads each
   hour over ``shards`` keys by record id;
-* batches each (hour, shard) with ``GroupIntoBatches`` (size and latency bounds),
-  which works the same in batch and streaming and never drops late rows;
+* batches each (hour, shard) with :class:`~transforms.sinks.batching.BatchByKey`
+  (row, byte and latency bounds), which works the same in batch and streaming and
+  never drops late rows; in a batch run the same input forms the same batches;
 * names each file after its content: ``part-SSS-<digest of the sorted record ids>``.
   A retried bundle rewrites the same file with the same rows, and a rerun that
   forms the same batches overwrites identical files, never adding copies;
@@ -32,7 +33,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.errors import ConfigError
 from transforms.checkpoint.storage import arrow_filesystem
-from transforms.sinks.batching import TEXT_KEYED, BatchByKey
+from transforms.sinks.batching import TEXT_KEYED, BatchByKey, BatchPolicy
 from transforms.sinks.delta import rows_to_arrow
 
 __all__ = ["WriteToPartitionedParquet", "partition_of"]
@@ -155,30 +156,26 @@ class WriteToPartitionedParquet(beam.PTransform):
         super().__init__()
         if not base_uri:
             raise ConfigError("base_uri", "expected a directory or URI, got nothing")
-        for name, value in (
-            ("shards", shards),
-            ("batch_size", batch_size),
-            ("max_batch_latency_s", max_batch_latency_s),
-        ):
-            if value <= 0:
-                raise ConfigError(name, f"must be positive, got {value}")
+        if shards <= 0:
+            raise ConfigError("shards", f"must be positive, got {shards}")
+        self._batching = BatchPolicy(batch_size, max_batch_latency_s)
         self._base_uri, self._schema, self._options = base_uri.rstrip("/"), schema, storage_options
-        self._shards, self._batch_size, self._latency_s = shards, batch_size, max_batch_latency_s
+        self._shards = shards
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         shards = self._shards
 
         def file_key(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             # A text key on purpose: Beam's in-process runner keeps timers of every
-            # stateful step in buffers named by timer family alone, so GroupIntoBatches
-            # steps whose key coders differ break each other's timers.
+            # stateful step in buffers named by timer family alone, so batching steps
+            # whose key coders differ would break each other's timers.
             shard = zlib.crc32(row["_record_id"].encode()) % shards
             return f"{partition_of(row['_event_time_ms'])}#{shard}", row
 
         return (
             rows
             | "KeyByFile" >> beam.Map(file_key).with_output_types(TEXT_KEYED)
-            | "Batch" >> BatchByKey(self._batch_size, self._latency_s)
+            | "Batch" >> BatchByKey(self._batching, name=self._base_uri)
             | "WriteFiles"
             >> beam.ParDo(_WriteFilesDoFn(self._base_uri, self._schema, self._options))
         )
@@ -187,6 +184,5 @@ class WriteToPartitionedParquet(beam.PTransform):
         return {
             "base_uri": self._base_uri,
             "shards": self._shards,
-            "batch_size": self._batch_size,
-            "max_batch_latency_s": self._latency_s,
+            **self._batching.display_data(),
         }
