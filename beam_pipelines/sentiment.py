@@ -28,7 +28,7 @@ from beam_pipelines.launch.options import (
     kafka_settings,
     max_record_bytes,
     open_registry_from,
-    require,
+    required_flag,
     storage_options_from,
     subject_version,
 )
@@ -85,8 +85,8 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     """Adds the sentiment pipeline to ``pipeline``; returns its main PCollections."""
     source, sink = options.view_as(SourceOptions), options.view_as(DeltaSinkOptions)
     own, schemas = options.view_as(SentimentOptions), options.view_as(RegistryOptions)
-    output = require(options, "output", "/tmp/lake/tweets")
-    dlq = require(options, "dlq", "/tmp/lake/dead_letters")
+    output = required_flag(options, "output", example="/tmp/lake/tweets")
+    dlq = required_flag(options, "dlq", example="/tmp/lake/dead_letters")
     sinks = WriteWithDeadLetters(
         output,
         dlq,
@@ -100,7 +100,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
         resume=sink.resume,
     )
     read = sinks.read_from_uri(
-        require(options, "source", "kafka://127.0.0.1:9092/tweets"),
+        required_flag(options, "source", example="kafka://127.0.0.1:9092/tweets"),
         bounded=source.bounded,
         max_records=source.max_records,
         consumer_config=kafka_settings(source),

@@ -36,7 +36,7 @@ from beam_pipelines.launch.options import (
     kafka_settings,
     max_record_bytes,
     open_registry_from,
-    require,
+    required_flag,
     storage_options_from,
     subject_version,
 )
@@ -226,7 +226,7 @@ def _window_args(own: TelemetryOptions) -> dict[str, Any]:
         )
     except ConfigError as err:
         flag = {"size_s": "--window_s", "period_s": "--window_period_s"}.get(err.name, err.name)
-        raise ConfigError(flag, str(err).split(": ", 1)[1]) from None
+        raise err.naming(flag) from None
     return {
         "size_s": own.window_s,
         "period_s": own.window_period_s,
@@ -239,10 +239,10 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     """Adds the telemetry pipeline to ``pipeline``; returns its main PCollections."""
     source, sink = options.view_as(SourceOptions), options.view_as(DeltaSinkOptions)
     own, schemas = options.view_as(TelemetryOptions), options.view_as(RegistryOptions)
-    output = require(options, "output", "/tmp/lake/vehicle_windows")
-    readings_output = require(options, "readings_output", "/tmp/lake/readings")
-    late_output = require(options, "late_output", "/tmp/lake/late_readings")
-    dlq = require(options, "dlq", "/tmp/lake/telemetry_dead_letters")
+    output = required_flag(options, "output", example="/tmp/lake/vehicle_windows")
+    readings_output = required_flag(options, "readings_output", example="/tmp/lake/readings")
+    late_output = required_flag(options, "late_output", example="/tmp/lake/late_readings")
+    dlq = required_flag(options, "dlq", example="/tmp/lake/telemetry_dead_letters")
     window_args = _window_args(own)
     storage = storage_options_from(options)
     app_id = sink.app_id or "telemetry"
@@ -254,7 +254,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     compaction = sink.compaction()
     append_args = {**delta_args, "compaction": compaction, "schema_mode": sink.schema_mode}
     read = read_from_uri(
-        require(options, "source", "kafka://127.0.0.1:9092/telemetry"),
+        required_flag(options, "source", example="kafka://127.0.0.1:9092/telemetry"),
         bounded=source.bounded,
         max_records=source.max_records,
         consumer_config=kafka_settings(source),

@@ -20,11 +20,20 @@ class ConfigError(DataplaneError, ValueError):
 
     Attributes:
         name: the parameter or flag at fault, e.g. ``"start"`` or ``"--source"``.
+        detail: what is wrong with it (the message without the name).
+
+    >>> err = ConfigError("size_s", "must be positive, got 0")
+    >>> str(err), str(err.naming("--window_s"))
+    ('size_s: must be positive, got 0', '--window_s: must be positive, got 0')
     """
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(f"{name}: {message}")
-        self.name = name
+        self.name, self.detail = name, message
+
+    def naming(self, name: str) -> ConfigError:
+        """The same error, naming ``name`` (the flag a parameter came from) instead."""
+        return ConfigError(name, self.detail)
 
 
 class RetryableError(DataplaneError):

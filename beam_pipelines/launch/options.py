@@ -43,7 +43,7 @@ __all__ = [
     "metrics_port",
     "open_registry_from",
     "print_help",
-    "require",
+    "required_flag",
     "shield_argv",
     "storage_options_from",
     "subject_version",
@@ -439,7 +439,7 @@ def open_registry_from(options: RegistryOptions) -> SchemaRegistry:
         return open_registry(spec, config)
     except ConfigError as err:
         flag = {"registry_config": "--registry_config", "registry": "--registry"}
-        raise ConfigError(flag.get(err.name, err.name), _message(err)) from None
+        raise err.naming(flag.get(err.name, err.name)) from None
 
 
 def _userinfo_to_config(spec: str, config: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -536,11 +536,17 @@ def check_outputs(options: PipelineOptions, outputs: Mapping[str, bool]) -> None
             try:
                 check_output_location(str(value), delta=delta)
             except ConfigError as err:
-                raise ConfigError(f"--{name}", _message(err)) from None
+                raise err.naming(f"--{name}") from None
 
 
-def require(options: PipelineOptions, flag: str, example: str) -> str:
-    """The value of ``--flag``; a ConfigError naming it when missing."""
+def required_flag(options: PipelineOptions, flag: str, *, example: str) -> str:
+    """The value of ``--flag``; a ConfigError naming it (and an ``example`` value) when missing.
+
+    >>> required_flag(PipelineOptions([]), "output", example="/tmp/lake/tweets")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.ConfigError: --output: required, e.g. --output=/tmp/lake/tweets
+    """
     value = options.get_all_options().get(flag)
     if not value:
         raise ConfigError(f"--{flag}", f"required, e.g. --{flag}={example}")
@@ -567,7 +573,7 @@ def kafka_settings(options: SourceOptions) -> dict[str, str]:
         from_file = named is not None and named.group(1) not in inline
         file_flag = from_file and options.kafka_config_file
         raise ConfigError(
-            "--kafka_config_file" if file_flag else "--kafka_config", _message(err)
+            "--kafka_config_file" if file_flag else "--kafka_config", err.detail
         ) from None
     return settings
 
@@ -592,11 +598,6 @@ def _secured(flag: str, key: str, value: str) -> str:
         return conceal(value) if is_secret_key(key) else resolve(value)
     except SecretUnavailableError as err:
         raise ConfigError(flag, f"{key}: {err}") from None
-
-
-def _message(err: ConfigError) -> str:
-    """A ConfigError's message without its name (to name a flag instead)."""
-    return str(err).split(": ", 1)[-1]
 
 
 def _read_properties(flag: str, path: Path) -> dict[str, str]:
