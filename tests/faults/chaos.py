@@ -289,11 +289,15 @@ def _one_trial(
 def _offsets_behind_tables(feed: Feed, lake: _Lake) -> bool:
     """Consumer-group offsets never ahead of what the tables hold."""
     from transforms.checkpoint.log import ResumeFrom, TableRef
+    from transforms.deadletter import dead_letter_app_id
 
     group = feed.group_offsets()
     if not group:
         return True
-    tables = (TableRef(str(lake.out), "sentiment"), TableRef(str(lake.dlq), "sentiment-dlq"))
+    tables = (
+        TableRef(str(lake.out), "sentiment"),
+        TableRef(str(lake.dlq), dead_letter_app_id("sentiment")),
+    )
     frontiers = ResumeFrom(tables).frontiers("kafka", feed.stream)
     return all(
         offset < 0 or (p in frontiers and offset <= int(frontiers[p]) + 1)
