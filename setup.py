@@ -55,6 +55,7 @@ setup(
             "gcp-storage-emulator>=2024.8",
             "matplotlib>=3.7",
             "kafka-python>=2.0.2",  # a second Kafka client, for what confluent-kafka cannot write
+            "import-linter>=2.1",  # tests/unit/test_layers.py: the packages' import contracts
         ],
         # Pictures: `dataplane graph` and `dataplane report`.
         "viz": ["matplotlib>=3.7"],

@@ -1,4 +1,13 @@
-"""Schema files (versioned subjects), registry clients and wire-format codecs."""
+"""The bottom layer: schemas, registries and codecs, and the library's errors and secrets.
+
+Schema files (versioned subjects under ``schemas/<subject>/``), the registry
+interface with its local-file and Confluent clients and a Confluent-compatible
+server, compatibility checks, the wire format and the Avro / JSON Schema codecs.
+Also the two foundations every other package uses and which import nothing of
+ours: :mod:`schemas.errors` (one exception hierarchy) and :mod:`schemas.secrets`
+(redaction, secret references, shipping secrets to workers). Nothing here imports
+``transforms``, ``beam_pipelines`` or ``runners`` (see pyproject's import contracts).
+"""
 
 from schemas.base import (
     COMPATIBILITY_LEVELS,

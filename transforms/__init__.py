@@ -1,5 +1,12 @@
 """beam-dataplane's reusable Beam transforms: sources, validation, featurizers, sinks.
 
+Inside, from the top: :mod:`~transforms.with_dead_letters` (the output + dead-letter
+composite); ``sources/``, ``sinks/``, :mod:`~transforms.validate`, ``featurize/`` and
+:mod:`~transforms.quality`, which do not import each other; ``checkpoint/`` (what a
+table records of its sources, shared by sources and sinks); the dead-letter and
+record envelopes, live progress counts and stop requests at the bottom. It imports
+only ``schemas`` below it.
+
 The stable public names import from here::
 
     from transforms import ReadFromKafka, DecodeAndValidate, ScoreSentiment, WriteWithDeadLetters
