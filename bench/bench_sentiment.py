@@ -22,7 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from beam_pipelines import sentiment
 from beam_pipelines.feeds.tweets import generate_tweets
 from beam_pipelines.generate import produce
-from runners.local.services import LocalKafkaBroker
+from runners.local.broker import LocalKafkaBroker
 from schemas.registry import LocalFileRegistry
 
 

@@ -25,12 +25,9 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from beam_pipelines.feeds.publish import publish
 from beam_pipelines.feeds.tweets import generate_tweets
-from runners.local.services import (
-    LocalKafkaBroker,
-    LocalPubSubEmulator,
-    MotoServer,
-    pubsub_emulator_binary,
-)
+from runners.local.aws import MotoServer
+from runners.local.broker import LocalKafkaBroker
+from runners.local.gcp import LocalPubSubEmulator, pubsub_emulator_binary
 from transforms.sources import read_from_uri
 
 # Counts reported by the in-process runner (a module global: the DoFn is pickled by reference).

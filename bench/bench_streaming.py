@@ -57,13 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         bootstrap = args.bootstrap
         if not bootstrap:
-            from runners.local.services import LocalKafkaBroker
+            from runners.local.broker import LocalKafkaBroker
 
             bootstrap = stack.enter_context(LocalKafkaBroker()).bootstrap_servers
         lake = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         runner = ["--runner=direct"]
         if args.portable:
-            from runners.local.services import LocalJobService
+            from runners.local.job_service import LocalJobService
 
             jobs = stack.enter_context(LocalJobService(streaming=True, start_timeout_s=60))
             endpoint = f"--job_endpoint={jobs.endpoint}"

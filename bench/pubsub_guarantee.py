@@ -371,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         if not os.environ.get("PUBSUB_EMULATOR_HOST"):
-            from runners.local.services import LocalPubSubEmulator
+            from runners.local.gcp import LocalPubSubEmulator
 
             emulator = stack.enter_context(LocalPubSubEmulator(start_timeout_s=60))
             os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host

@@ -1044,7 +1044,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from contextlib import ExitStack
 
-    from runners.local.services import LocalKafkaBroker
+    from runners.local.broker import LocalKafkaBroker
     from transforms.sources.kafka_admin import ensure_topic
 
     warm_up_s = args.warm_up_s if args.warm_up_s is not None else min(120.0, args.duration_s / 5)

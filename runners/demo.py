@@ -16,7 +16,7 @@ from rich.console import Console
 from beam_pipelines import sentiment
 from beam_pipelines.feeds.tweets import generate_tweets
 from beam_pipelines.generate import produce
-from runners.local.services import LocalKafkaBroker
+from runners.local.broker import LocalKafkaBroker
 
 __all__ = ["main"]
 

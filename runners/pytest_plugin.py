@@ -164,7 +164,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if existing:
         yield existing
         return
-    from runners.local.services import LocalKafkaBroker
+    from runners.local.broker import LocalKafkaBroker
 
     with LocalKafkaBroker() as broker:
         yield broker.bootstrap_servers
@@ -273,7 +273,7 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
     """A moto server (S3, Kinesis, ...) for the session."""
     if not _importable("moto"):
         service_missing("moto", "moto is not installed")
-    from runners.local.services import MotoServer
+    from runners.local.aws import MotoServer
 
     with MotoServer() as server:
         yield server.endpoint_url
@@ -282,7 +282,7 @@ def moto_endpoint(aws_env: None) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def kinesalite_endpoint(aws_env: None) -> Iterator[str]:
     """A kinesalite server for the session; skips where kinesalite is not installed."""
-    from runners.local.services import LocalKinesalite, kinesalite_binary
+    from runners.local.aws import LocalKinesalite, kinesalite_binary
 
     if not _installed(kinesalite_binary()):
         service_missing("kinesalite", "kinesalite is not installed (KINESALITE_BIN, .venv, PATH)")
@@ -293,7 +293,7 @@ def kinesalite_endpoint(aws_env: None) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pubsub_emulator() -> Iterator[str]:
     """A Pub/Sub emulator for the session (PUBSUB_EMULATOR_HOST set); skips where absent."""
-    from runners.local.services import LocalPubSubEmulator, pubsub_emulator_binary
+    from runners.local.gcp import LocalPubSubEmulator, pubsub_emulator_binary
 
     if not _installed(pubsub_emulator_binary()):
         service_missing("pubsub", "google-cloud-cli-pubsub-emulator is not installed")
@@ -309,7 +309,7 @@ def gcs_emulator() -> Iterator[str]:
     """A GCS emulator with bucket ``lake`` for the session; STORAGE_EMULATOR_HOST points at it."""
     if not _importable("gcp_storage_emulator"):
         service_missing("gcs", "gcp-storage-emulator is not installed")
-    from runners.local.services import LocalGcsEmulator
+    from runners.local.gcp import LocalGcsEmulator
 
     saved = {"STORAGE_EMULATOR_HOST": os.environ.get("STORAGE_EMULATOR_HOST")}
     with LocalGcsEmulator(bucket="lake") as emulator:

@@ -43,7 +43,7 @@ def ground_truth_dir() -> Path:
 @pytest.fixture(scope="session")
 def streaming_job_service() -> Iterator[str]:
     """Our job service (``dataplane job-service``) for PortableRunner in streaming."""
-    from runners.local.services import LocalJobService
+    from runners.local.job_service import LocalJobService
 
     with LocalJobService(streaming=True, start_timeout_s=60) as jobs:
         yield jobs.endpoint

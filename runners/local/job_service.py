@@ -29,6 +29,9 @@ streaming runner or a real one; our sinks and WindowedAggregate use state and
 timers only. ``tests/unit/test_job_service.py`` has a test per defect that fails
 once a Beam release fixes or moves it.
 
+:class:`LocalJobService` starts this job service (or Beam's own) as a process on a
+free loopback port, for the tests and benchmarks.
+
 Run it, then point PortableRunner at it::
 
     dataplane job-service --port 8099
@@ -39,6 +42,7 @@ Run it, then point PortableRunner at it::
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from typing import Any
 
@@ -48,7 +52,9 @@ from apache_beam.runners.portability import local_job_service
 from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
 from apache_beam.utils import timestamp
 
-__all__ = ["StreamingBeamJob", "StreamingFnApiRunner", "serve"]
+from runners.local.process import LocalService
+
+__all__ = ["LocalJobService", "StreamingBeamJob", "StreamingFnApiRunner", "serve"]
 
 _PENDING_POLL_S = 0.05
 
@@ -244,3 +250,42 @@ def serve(port: int) -> None:
             time.sleep(3600)
     finally:
         servicer.stop()
+
+
+class LocalJobService(LocalService):
+    """Beam's Python job service, the Fn API path Flink and Dataflow Runner v2 also take.
+
+    Run pipelines on it with ``--runner=PortableRunner --job_endpoint=<endpoint>
+    --environment_type=LOOPBACK``. ``streaming=True`` starts ours instead
+    (``dataplane job-service``, :func:`serve`), whose streaming jobs fire their
+    timers.
+
+    Example:
+        >>> with LocalJobService() as jobs:
+        ...     jobs.endpoint.startswith("localhost:")
+        True
+    """
+
+    name = "Beam job service"
+
+    def __init__(self, *, streaming: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._streaming = streaming
+
+    @property
+    def endpoint(self) -> str:
+        return f"localhost:{self.port}"
+
+    def command(self) -> list[str]:
+        if self._streaming:  # ours: timers and watermarks work while a read streams
+            return [sys.executable, "-m", "runners.cli", "job-service", f"--port={self.port}"]
+        return [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.portability.local_job_service_main",
+            f"--port={self.port}",
+        ]
+
+    def __enter__(self) -> LocalJobService:
+        self.start()
+        return self

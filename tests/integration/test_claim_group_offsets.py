@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from beam_pipelines import sentiment
 from beam_pipelines.feeds.tweets import generate_tweets
 from beam_pipelines.launch.presets import resolve_runner
-from runners.local.services import free_port
+from runners.local.process import free_port
 from schemas.registry import LocalFileRegistry
 from tests.helpers import produce, read_table
 from transforms.sinks import WriteToDelta

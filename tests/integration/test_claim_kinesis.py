@@ -31,7 +31,7 @@ import pytest
 
 from beam_pipelines import sentiment
 from beam_pipelines.feeds.tweets import generate_tweets
-from runners.local.services import free_port
+from runners.local.process import free_port
 from tests.helpers import collect, read_table
 from transforms.sources.kinesis import ReadFromKinesis
 from transforms.sources.uri import read_from_uri

@@ -15,7 +15,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from beam_pipelines import sentiment
 from beam_pipelines.feeds.tweets import generate_tweets
-from runners.local.services import LocalKafkaBroker, MotoServer, free_port, s3_broker_storage
+from runners.local.aws import MotoServer
+from runners.local.broker import LocalKafkaBroker, s3_broker_storage
+from runners.local.process import free_port
 from tests.helpers import produce, read_table
 from transforms.sinks import ResumeFrom, TableRef
 

@@ -8,7 +8,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 from confluent_kafka import Consumer, TopicPartition
 
-from runners.local.services import LocalKafkaBroker, free_port
+from runners.local.broker import LocalKafkaBroker
+from runners.local.process import free_port
 from schemas.errors import ConfigError, SourceUnavailableError
 from tests.helpers import produce
 from transforms.sources import ReadFromKafka
@@ -54,7 +55,7 @@ def test_empty_partitions_and_an_empty_topic_finish(kafka_bootstrap, new_topic):
 
 def test_bounded_read_stops_at_the_end_seen_at_start(kafka_bootstrap, new_topic):
     from transforms.sources.kafka_config import consumer_config
-    from transforms.sources.kafka_partitions import plan_partition_reads
+    from transforms.sources.kafka_partitions import PartitionPlan, plan_partition_reads
 
     topic = new_topic(partitions=2)
     # Batched produce: some brokers report a stale high watermark for batches; the
@@ -63,30 +64,18 @@ def test_bounded_read_stops_at_the_end_seen_at_start(kafka_bootstrap, new_topic)
     config = consumer_config(kafka_bootstrap, {})
     consumer = Consumer(config)
     plan = plan_partition_reads(
-        consumer,
-        topic,
-        config=config,
-        start="earliest",
-        start_offsets={},
-        start_timestamp_ms=None,
-        bounded=True,
-        max_records=0,
-        partitions=None,
-        timeout_s=10,
+        consumer, topic, PartitionPlan(bounded=True, timeout_s=10), config=config
     )
     consumer.close()
     assert [(r.partition, r.start_offset, r.stop_offset) for r in plan] == [(0, 0, 50), (1, 0, 50)]
     produce(kafka_bootstrap, topic, ((i % 2, b"after", BASE_TS) for i in range(100)))
 
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        from transforms.sources.kafka import _ReadPartitionDoFn
+        from transforms.sources.kafka import _ReaderSettings, _ReadPartitionDoFn
 
-        settings = {
-            "max_poll_s": 5.0,
-            "idle_timeout_s": 5.0,
-            "max_out_of_orderness_s": 0.0,
-            "stall_timeout_s": 30.0,
-        }
+        settings = _ReaderSettings(
+            max_poll_s=5.0, idle_timeout_s=5.0, max_out_of_orderness_s=0.0, stall_timeout_s=30.0
+        )
         values = (
             p
             | beam.Create(plan)

@@ -73,7 +73,7 @@ def test_tables_ahead_of_a_recreated_topic_stop_the_run_naming_it(tmp_path: Path
     """A broker that kept its topics in memory restarted: the tables' offsets do not exist."""
     from confluent_kafka import Producer
 
-    from runners.local.services import LocalKafkaBroker
+    from runners.local.broker import LocalKafkaBroker
     from transforms.sources.kafka_admin import ensure_topic
 
     def fill(bootstrap: str, count: int) -> None:

@@ -17,7 +17,8 @@ from deltalake import DeltaTable
 
 from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, TimedProducer
-from runners.local.services import LocalKafkaBroker, MotoServer, s3_broker_storage
+from runners.local.aws import MotoServer
+from runners.local.broker import LocalKafkaBroker, s3_broker_storage
 from transforms.sources.kafka_admin import ensure_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def job_endpoint() -> Iterator[str]:
-    from runners.local.services import LocalJobService
+    from runners.local.job_service import LocalJobService
 
     with LocalJobService(start_timeout_s=60) as jobs:
         yield jobs.endpoint

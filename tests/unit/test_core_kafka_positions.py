@@ -19,6 +19,7 @@ from transforms.checkpoint.frontier import CHAIN_START, Checkpoint, PartitionChe
 from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
+    PartitionPlan,
     PartitionRead,
     _resume_offset,
     _split_limit,
@@ -134,19 +135,10 @@ class _Topic:
             self.committed_offsets[tp.partition] = tp.offset
 
 
-def _plan(topic, **kwargs):
-    args = dict(
-        config={"bootstrap.servers": "127.0.0.1:9", "sasl.password": "hunter2"},
-        start="earliest",
-        start_offsets={},
-        start_timestamp_ms=None,
-        bounded=False,
-        max_records=0,
-        partitions=None,
-        timeout_s=2.0,
-    )
-    args.update(kwargs)
-    return plan_partition_reads(topic, TOPIC, **args)
+def _plan(topic, *, resume_after=None, **kwargs):
+    config = {"bootstrap.servers": "127.0.0.1:9", "sasl.password": "hunter2"}
+    plan = PartitionPlan(**{"timeout_s": 2.0, **kwargs})
+    return plan_partition_reads(topic, TOPIC, plan, config=config, resume_after=resume_after)
 
 
 def _ranges(reads):
@@ -385,18 +377,7 @@ def test_a_missing_topic_is_a_config_error():
     with pytest.raises(
         ConfigError, match=r"^topic: Kafka topic 'other' is not readable: not found$"
     ):
-        plan_partition_reads(
-            _topic(),
-            "other",
-            config={},
-            start="earliest",
-            start_offsets={},
-            start_timestamp_ms=None,
-            bounded=False,
-            max_records=0,
-            partitions=None,
-            timeout_s=1,
-        )
+        plan_partition_reads(_topic(), "other", PartitionPlan(timeout_s=1), config={})
 
 
 def test_an_unreachable_broker_is_a_source_error_without_secrets():

@@ -8,7 +8,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from beam_pipelines.launch.presets import resolve_runner
-from runners.local.services import free_port
+from runners.local.process import free_port
 from schemas.errors import ConfigError
 
 DATAFLOW = [

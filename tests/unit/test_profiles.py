@@ -9,7 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines import sentiment
 from beam_pipelines.launch.profiles import expand_profile
-from runners.local.services import free_port
+from runners.local.process import free_port
 from schemas.errors import ConfigError
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import apache_beam as beam
@@ -32,6 +32,7 @@ from transforms.sources.kafka_config import consumer_config, redact, redact_text
 from transforms.sources.kafka_headers import headers_of
 from transforms.sources.kafka_partitions import (
     UNBOUNDED,
+    PartitionPlan,
     PartitionRead,
     StartPosition,
     partition_numbers,
@@ -106,7 +107,7 @@ class _PlanDoFn(beam.DoFn):
     """Turns a topic name into one PartitionRead per partition (one consumer, at start)."""
 
     def __init__(
-        self, config: dict[str, Any], plan: dict[str, Any], resume_from: ResumeFrom | None
+        self, config: dict[str, Any], plan: PartitionPlan, resume_from: ResumeFrom | None
     ) -> None:
         self._config, self._plan, self._resume_from = config, plan, resume_from
 
@@ -119,7 +120,7 @@ class _PlanDoFn(beam.DoFn):
         consumer = _open_consumer(self._config)
         try:
             yield from plan_partition_reads(
-                consumer, topic, config=self._config, resume_after=resume_after, **self._plan
+                consumer, topic, self._plan, config=self._config, resume_after=resume_after
             )
         finally:
             consumer.close()
@@ -160,7 +161,7 @@ class _WatchPartitionsDoFn(_PlanDoFn):
     def __init__(
         self,
         config: dict[str, Any],
-        plan: dict[str, Any],
+        plan: PartitionPlan,
         resume_from: ResumeFrom | None,
         discovery_s: float,
     ) -> None:
@@ -213,16 +214,16 @@ class _WatchPartitionsDoFn(_PlanDoFn):
         consumer = _open_consumer(self._config)
         try:
             existing = partition_numbers(
-                consumer, topic, config=self._config, timeout_s=self._plan["timeout_s"]
+                consumer, topic, config=self._config, timeout_s=self._plan.timeout_s
             )
             new = [p for p in existing if p >= first]
             if not new:
                 return []
             found = self._resume_from.frontiers("kafka", topic) if self._resume_from else {}
             resume_after = {int(p): int(pos) for p, pos in found.items() if int(p) in new}
-            plan = {**self._plan, "start": "earliest", "start_offsets": {}, "partitions": new}
+            plan = replace(self._plan, start="earliest", start_offsets={}, partitions=tuple(new))
             return plan_partition_reads(
-                consumer, topic, config=self._config, resume_after=resume_after, **plan
+                consumer, topic, plan, config=self._config, resume_after=resume_after
             )
         finally:
             consumer.close()
@@ -235,15 +236,25 @@ def _open_consumer(config: Mapping[str, Any]) -> Consumer:
         raise ConfigError("consumer_config", redact_text(str(err), config)) from None
 
 
+@dataclass(frozen=True)
+class _ReaderSettings:
+    """How a partition reader polls and when it gives up or holds the watermark back."""
+
+    idle_timeout_s: float
+    max_out_of_orderness_s: float
+    stall_timeout_s: float
+    max_poll_s: float = 1.0
+
+
 class _ReadPartitionDoFn(beam.DoFn):
     """Reads one partition's offset range; a bounded read finishes at its stop or at EOF."""
 
-    def __init__(self, config: dict[str, Any], settings: dict[str, float]) -> None:
+    def __init__(self, config: dict[str, Any], settings: _ReaderSettings) -> None:
         self._config = config
-        self._max_poll_s = settings["max_poll_s"]
-        self._idle_s = settings["idle_timeout_s"]
-        self._lag_ms = int(settings["max_out_of_orderness_s"] * 1000)
-        self._stall_s = settings["stall_timeout_s"]
+        self._max_poll_s = settings.max_poll_s
+        self._idle_s = settings.idle_timeout_s
+        self._lag_ms = int(settings.max_out_of_orderness_s * 1000)
+        self._stall_s = settings.stall_timeout_s
         self._consumer: Consumer | None = None
         self._batch = _FIRST_BATCH
         self._last_data: dict[tuple[str, int], float] = {}
@@ -548,27 +559,26 @@ class ReadFromKafka(beam.PTransform):
         self._user_config = dict(consumer_config or {})
         self._config = consumer_config_for(bootstrap_servers, self._user_config)
         self._bounded = bounded or max_records > 0
-        self._plan: dict[str, Any] = {
-            "start": start,
-            "start_offsets": dict(start_offsets or {}),
-            "start_timestamp_ms": start_timestamp_ms,
-            "bounded": self._bounded,
-            "max_records": max_records,
-            "partitions": list(partitions) if partitions is not None else None,
-            "timeout_s": metadata_timeout_s,
-        }
+        self._plan = PartitionPlan(
+            start=start,
+            start_offsets=dict(start_offsets or {}),
+            start_timestamp_ms=start_timestamp_ms,
+            bounded=self._bounded,
+            max_records=max_records,
+            partitions=tuple(partitions) if partitions is not None else None,
+            timeout_s=metadata_timeout_s,
+        )
         self._resume_from = resume_from
         self._discovery_s = partition_discovery_s
-        self._settings = {
-            "max_poll_s": 1.0,
-            "idle_timeout_s": idle_timeout_s,
-            "max_out_of_orderness_s": max_out_of_orderness_s,
-            "stall_timeout_s": stall_timeout_s,
-        }
+        self._settings = _ReaderSettings(
+            idle_timeout_s=idle_timeout_s,
+            max_out_of_orderness_s=max_out_of_orderness_s,
+            stall_timeout_s=stall_timeout_s,
+        )
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         reader_cls = _ReadPartitionDoFn if self._bounded else _ReadPartitionUnboundedDoFn
-        watch = not self._bounded and self._discovery_s > 0 and self._plan["partitions"] is None
+        watch = not self._bounded and self._discovery_s > 0 and self._plan.partitions is None
         plan = (
             _WatchPartitionsDoFn(self._config, self._plan, self._resume_from, self._discovery_s)
             if watch
@@ -587,9 +597,9 @@ class ReadFromKafka(beam.PTransform):
         return {
             "topic": self._topic,
             "bootstrap_servers": self._config["bootstrap.servers"],
-            "start": self._plan["start"],
+            "start": self._plan.start,
             "bounded": self._bounded,
-            "max_records": self._plan["max_records"],
+            "max_records": self._plan.max_records,
             "consumer_config": str(redact(self._user_config)),
             "resume_from": ", ".join(t.uri for t in self._resume_from.tables)
             if self._resume_from

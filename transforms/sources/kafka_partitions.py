@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import apache_beam as beam
@@ -24,6 +25,7 @@ from transforms.sources.kafka_config import redact_text
 
 __all__ = [
     "UNBOUNDED",
+    "PartitionPlan",
     "PartitionRead",
     "StartPosition",
     "partition_numbers",
@@ -32,6 +34,31 @@ __all__ = [
 
 UNBOUNDED = sys.maxsize
 StartPosition = Literal["earliest", "latest", "committed", "timestamp", "offsets"]
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What a read's partitions are planned from (see :func:`plan_partition_reads`).
+
+    Attributes:
+        start: where a partition without a checkpoint starts.
+        start_offsets: with ``start="offsets"``, the offset per partition.
+        start_timestamp_ms: with ``start="timestamp"``, the event time to start at.
+        bounded: whether each partition's read stops at its end when planned.
+        max_records: records to read in all (0: no limit; a limit bounds the read).
+        partitions: the partitions to read (None: all).
+        timeout_s: how long one metadata or offsets look-up may take.
+    """
+
+    start: StartPosition = "earliest"
+    start_offsets: Mapping[int, int] = field(default_factory=dict)
+    start_timestamp_ms: int | None = None
+    bounded: bool = False
+    max_records: int = 0
+    partitions: tuple[int, ...] | None = None
+    timeout_s: float = 10.0
+
+
 _OFFSET_INVALID = -1001
 _LOG = logging.getLogger(__name__)
 
@@ -240,25 +267,22 @@ def partition_numbers(
 def plan_partition_reads(
     consumer: Consumer,
     topic: str,
+    plan: PartitionPlan,
     *,
     config: Mapping[str, Any],
-    start: StartPosition,
-    start_offsets: Mapping[int, int],
-    start_timestamp_ms: int | None,
-    bounded: bool,
-    max_records: int,
-    partitions: Sequence[int] | None,
-    timeout_s: float,
     resume_after: Mapping[int, int] | None = None,
 ) -> list[PartitionRead]:
-    """One PartitionRead per partition of ``topic`` (or of ``partitions``).
+    """One PartitionRead per partition of ``topic`` (or of ``plan.partitions``).
 
-    With ``max_records`` the read is bounded and the limit is shared across
+    With ``plan.max_records`` the read is bounded and the limit is shared across
     partitions as evenly as their backlogs allow. ``resume_after`` maps partitions
     to the last offset a sink has fully committed: those partitions start right
-    after it, whatever ``start`` says.
+    after it, whatever ``plan.start`` says.
     """
-    bounded = bounded or max_records > 0
+    start, start_offsets = plan.start, plan.start_offsets
+    start_timestamp_ms, max_records = plan.start_timestamp_ms, plan.max_records
+    partitions, timeout_s = plan.partitions, plan.timeout_s
+    bounded = plan.bounded or max_records > 0
     planner = _Planner(consumer, topic, timeout_s, config)
     existing = planner.partitions()
     chosen = existing if partitions is None else [p for p in partitions if p in existing]

@@ -15,6 +15,7 @@ the ``id_label`` attribute), so a redelivery yields the same ``record_id``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -88,10 +89,21 @@ def message_to_record(
     )
 
 
+@dataclass(frozen=True)
+class _PullSettings:
+    """How a Pub/Sub read pulls and turns messages into Records."""
+
+    max_records: int
+    timestamp_attribute: str | None
+    id_label: str | None
+    pull_timeout_s: float
+    ack_deadline_s: int
+
+
 class _PullDoFn(beam.DoFn):
     """Pulls a subscription until it is empty or the budget is spent; emits (record, ack id)."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: _PullSettings) -> None:
         self._settings = settings
         self._client: Any = None
         self._read = Metrics.counter("dataplane.pubsub", "records_read")
@@ -106,7 +118,7 @@ class _PullDoFn(beam.DoFn):
             self._client.close()
 
     def process(self, subscription: str) -> Iterator[tuple[Record, str]]:
-        budget = self._settings["max_records"] or None
+        budget = self._settings.max_records or None
         pulled = 0
         while budget is None or pulled < budget:
             messages = self._pull(
@@ -127,7 +139,7 @@ class _PullDoFn(beam.DoFn):
         try:
             answer = self._client.pull(
                 request={"subscription": subscription, "max_messages": count},
-                timeout=self._settings["pull_timeout_s"],
+                timeout=self._settings.pull_timeout_s,
             )
         except exceptions.DeadlineExceeded:
             return []  # nothing arrived within the pull timeout: the subscription is empty
@@ -140,7 +152,7 @@ class _PullDoFn(beam.DoFn):
             request={
                 "subscription": subscription,
                 "ack_ids": ack_ids,
-                "ack_deadline_seconds": self._settings["ack_deadline_s"],
+                "ack_deadline_seconds": self._settings.ack_deadline_s,
             }
         )
 
@@ -152,8 +164,8 @@ class _PullDoFn(beam.DoFn):
             message_id=str(message.message_id),
             publish_ms=int(message.publish_time.timestamp() * 1000),
             ordering_key=str(message.ordering_key or ""),
-            timestamp_attribute=self._settings["timestamp_attribute"],
-            id_label=self._settings["id_label"],
+            timestamp_attribute=self._settings.timestamp_attribute,
+            id_label=self._settings.id_label,
         )
 
 
@@ -188,7 +200,7 @@ class _AckDoFn(beam.DoFn):
 
 
 class _NativeToRecord(beam.DoFn):
-    def __init__(self, stream: str, settings: dict[str, Any]) -> None:
+    def __init__(self, stream: str, settings: _PullSettings) -> None:
         self._stream, self._settings = stream, settings
         self._read = Metrics.counter("dataplane.pubsub", "records_read")
 
@@ -204,8 +216,8 @@ class _NativeToRecord(beam.DoFn):
             message_id=str(getattr(message, "message_id", "") or ""),
             publish_ms=publish_ms,
             ordering_key=str(getattr(message, "ordering_key", "") or ""),
-            timestamp_attribute=self._settings["timestamp_attribute"],
-            id_label=self._settings["id_label"],
+            timestamp_attribute=self._settings.timestamp_attribute,
+            id_label=self._settings.id_label,
         )
 
 
@@ -259,13 +271,13 @@ class ReadFromPubSub(beam.PTransform):
             if path and (not path.startswith("projects/") or f"/{kind}/" not in path):
                 raise ConfigError(name, f"expected projects/PROJECT/{kind}/NAME, got {path!r}")
         self._subscription, self._topic = subscription, topic
-        self._settings: dict[str, Any] = {
-            "max_records": max_records,
-            "timestamp_attribute": timestamp_attribute,
-            "id_label": id_label,
-            "pull_timeout_s": pull_timeout_s,
-            "ack_deadline_s": ack_deadline_s,
-        }
+        self._settings = _PullSettings(
+            max_records=max_records,
+            timestamp_attribute=timestamp_attribute,
+            id_label=id_label,
+            pull_timeout_s=pull_timeout_s,
+            ack_deadline_s=ack_deadline_s,
+        )
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         if self._bounded:
@@ -282,8 +294,8 @@ class ReadFromPubSub(beam.PTransform):
             subscription=self._subscription,
             topic=self._topic,
             with_attributes=True,
-            timestamp_attribute=self._settings["timestamp_attribute"],
-            id_label=self._settings["id_label"],
+            timestamp_attribute=self._settings.timestamp_attribute,
+            id_label=self._settings.id_label,
         )
         stream = str(self._subscription or self._topic)
         return (
@@ -298,6 +310,6 @@ class ReadFromPubSub(beam.PTransform):
             "subscription": self._subscription or "",
             "topic": self._topic or "",
             "mode": "bounded pull" if self._bounded else "streaming (Beam's native read)",
-            "timestamp_attribute": self._settings["timestamp_attribute"] or "",
-            "id_label": self._settings["id_label"] or "",
+            "timestamp_attribute": self._settings.timestamp_attribute or "",
+            "id_label": self._settings.id_label or "",
         }
