@@ -57,6 +57,8 @@ bench: install
 	$(BIN)/python -m bench.bench_sentiment
 	$(BIN)/python -m bench.bench_decode
 	$(BIN)/python -m bench.bench_telemetry
+	$(BIN)/python -m bench.bench_sources
+	$(BIN)/python -m bench.bench_streaming
 
 # Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis; then the
 # streaming trials (kills, zombie writers, broker outages; see tests/faults/chaos_streaming.py).
