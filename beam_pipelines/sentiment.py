@@ -20,20 +20,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import AllDeadLetters, CountDeadLetters, CountValid
+from beam_pipelines.from_flags import decode, read_settings
 from beam_pipelines.launch.launcher import command_line, run_pipeline
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
-    kafka_settings,
-    max_record_bytes,
-    open_registry_from,
     required_flag,
     storage_options_from,
-    subject_version,
 )
 from transforms.featurize import CleanText, ScoreSentiment
-from transforms.validate import DecodeAndValidate
 from transforms.with_dead_letters import WriteWithDeadLetters
 
 __all__ = ["OUTPUTS", "REPLAYABLE", "SENTIMENT_SCHEMA", "SentimentOptions", "build", "main"]
@@ -101,20 +97,11 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     )
     read = sinks.read_from_uri(
         required_flag(options, "source", example="kafka://127.0.0.1:9092/tweets"),
-        bounded=source.bounded,
-        max_records=source.max_records,
-        consumer_config=kafka_settings(source),
-        partition_discovery_s=source.partition_discovery_s,
+        **read_settings(source),
     )
 
     records = pipeline | "Read" >> read
-    rows, bad_json = records | "Decode" >> DecodeAndValidate(
-        open_registry_from(schemas),
-        subject=schemas.subject or "tweet",
-        version=subject_version(schemas),
-        format=schemas.schema_format,
-        max_record_bytes=max_record_bytes(schemas),
-    )
+    rows, bad_json = records | "Decode" >> decode(schemas, subject="tweet")
     cleaned, bad_text = rows | "Clean" >> CleanText()
     scored, bad_score = cleaned | "Score" >> ScoreSentiment(max_chars=own.max_text_chars)
     counted = (

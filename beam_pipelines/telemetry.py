@@ -27,18 +27,15 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_pipelines.counting import AllDeadLetters, CountDeadLetters, CountValid
+from beam_pipelines.from_flags import decode, read_settings
 from beam_pipelines.launch.launcher import command_line, run_pipeline
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
     RegistryOptions,
     SourceOptions,
     StorageOptions,
-    kafka_settings,
-    max_record_bytes,
-    open_registry_from,
     required_flag,
     storage_options_from,
-    subject_version,
 )
 from schemas.errors import ConfigError
 from transforms.deadletter import dead_letter_app_id
@@ -54,7 +51,6 @@ from transforms.sinks import (
 )
 from transforms.sinks.compaction import CompactOnSchedule
 from transforms.sources import read_from_uri
-from transforms.validate import DecodeAndValidate
 
 __all__ = [
     "AGGREGATE_SCHEMA",
@@ -255,20 +251,11 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     append_args = {**delta_args, "compaction": compaction, "schema_mode": sink.schema_mode}
     read = read_from_uri(
         required_flag(options, "source", example="kafka://127.0.0.1:9092/telemetry"),
-        bounded=source.bounded,
-        max_records=source.max_records,
-        consumer_config=kafka_settings(source),
-        partition_discovery_s=source.partition_discovery_s,
+        **read_settings(source),
     )
 
     records = pipeline | "Read" >> read
-    rows, bad_decode = records | "Decode" >> DecodeAndValidate(
-        open_registry_from(schemas),
-        subject=schemas.subject or "vehicle_telemetry",
-        version=subject_version(schemas),
-        format=schemas.schema_format,
-        max_record_bytes=max_record_bytes(schemas),
-    )
+    rows, bad_decode = records | "Decode" >> decode(schemas, subject="vehicle_telemetry")
     timed, bad_time = rows | "EventTime" >> ExtractEventTime("ts")
     plausible, bad_physics = timed | "Physics" >> CheckBounds(TELEMETRY_BOUNDS)
     zoned, bad_zone = plausible | "Zone" >> Geohash(own.geohash_precision)

@@ -38,6 +38,7 @@ from transforms.sources.kafka_partitions import (
     partition_numbers,
     plan_partition_reads,
 )
+from transforms.sources.splittable import MANUAL_WATERMARK, unbounded
 from transforms.sources.watermark import advance_watermark
 from transforms.stop import stop_requested
 
@@ -177,9 +178,7 @@ class _WatchPartitionsDoFn(_PlanDoFn):
         self,
         topic: str,
         tracker: Any = beam.DoFn.RestrictionParam(_PartitionNumbers()),
-        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
-            ManualWatermarkEstimator.default_provider()
-        ),
+        watermark: Any = MANUAL_WATERMARK,
     ) -> Iterator[PartitionRead]:
         if stop_requested():
             tracker.try_claim(UNBOUNDED)
@@ -273,9 +272,7 @@ class _ReadPartitionDoFn(beam.DoFn):
         self,
         element: PartitionRead,
         tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
-            ManualWatermarkEstimator.default_provider()
-        ),
+        watermark: Any = MANUAL_WATERMARK,
     ) -> Iterator[TimestampedValue]:
         yield from self._read_range(element, tracker, watermark)
 
@@ -430,16 +427,7 @@ class _ReadPartitionDoFn(beam.DoFn):
 class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
     """The streaming flavour: the runner treats each partition's output as unbounded."""
 
-    @beam.DoFn.unbounded_per_element()
-    def process(
-        self,
-        element: PartitionRead,
-        tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
-        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
-            ManualWatermarkEstimator.default_provider()
-        ),
-    ) -> Iterator[TimestampedValue]:
-        yield from self._read_range(element, tracker, watermark)
+    process = unbounded(_ReadPartitionDoFn.process)
 
 
 def _next_batch(messages: list[Message], batch: int) -> int:

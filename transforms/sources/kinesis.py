@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
@@ -37,6 +36,7 @@ from transforms.sources.kinesis_shards import (
     ready_shards,
     split_limit,
 )
+from transforms.sources.splittable import MANUAL_WATERMARK, unbounded
 from transforms.sources.watermark import advance_watermark
 from transforms.stop import stop_requested
 
@@ -191,9 +191,7 @@ class _ReadShardsDoFn(beam.DoFn):
         self,
         element: ShardRestriction,
         tracker: Any = beam.DoFn.RestrictionParam(_ShardRestrictions()),
-        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
-            ManualWatermarkEstimator.default_provider()
-        ),
+        watermark: Any = MANUAL_WATERMARK,
     ) -> Iterator[TimestampedValue]:
         try:
             yield from self._read_shards(tracker, watermark)
@@ -395,19 +393,7 @@ class _ReadShardsDoFn(beam.DoFn):
 class _ReadShardsUnboundedDoFn(_ReadShardsDoFn):
     """The streaming flavour: the runner treats the output as unbounded."""
 
-    @beam.DoFn.unbounded_per_element()
-    def process(
-        self,
-        element: ShardRestriction,
-        tracker: Any = beam.DoFn.RestrictionParam(_ShardRestrictions()),
-        watermark: Any = beam.DoFn.WatermarkEstimatorParam(
-            ManualWatermarkEstimator.default_provider()
-        ),
-    ) -> Iterator[TimestampedValue]:
-        try:
-            yield from self._read_shards(tracker, watermark)
-        finally:
-            _report_watermark(self._stream, watermark)
+    process = unbounded(_ReadShardsDoFn.process)
 
 
 class _Throttled(Exception):
