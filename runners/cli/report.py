@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runners.cli.quality import add_storage_option_flag
+from runners.cli.tables import add_storage_option_flag, read_table_arg
 from schemas.errors import ConfigError
 
 __all__ = ["add_report_command", "draw_report", "events_per_bucket"]
@@ -132,8 +132,6 @@ def add_report_command(groups: Any) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from runners.cli.quality import read_table_arg
-
     if args.out.suffix.lower() not in (".png", ".svg"):
         raise ConfigError("--out", f"expected a .png or .svg file, got {args.out.name!r}")
     table = read_table_arg(args.table, args.storage_option)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runners.cli.quality import storage_from_items
+from runners.cli.tables import storage_from_items
 from schemas.errors import ConfigError
 
 secrets = st.text(st.characters(codec="utf-8", exclude_characters="="), min_size=8, max_size=40)
