@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from beam_pipelines.launch.options import (
     open_registry_from,
     storage_options_from,
 )
+from beam_pipelines.launch.periodic import every
 from schemas.errors import ConfigError
 
 __all__ = [
@@ -375,19 +375,8 @@ def running_events(lineage: RunLineage | None, every_s: float) -> Iterator[None]
     if lineage is None or every_s <= 0:
         yield
         return
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(every_s):
-            lineage.running()
-
-    thread = threading.Thread(target=loop, name="lineage-running", daemon=True)
-    thread.start()
-    try:
+    with every(every_s, lineage.running, name="lineage-running"):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def plan_lineage(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from beam_pipelines.launch.periodic import every
 from transforms.progress import LOCAL, LOCAL_GAUGES, LOCAL_PROGRESS
 from transforms.sinks.commit_metrics import table_label
 
@@ -218,31 +218,15 @@ def progress_display(
     if terminal:
         with (
             console.status(meter.line()) as spinner,
-            _every(interval_s, lambda: spinner.update(meter.line())),
+            every(interval_s, lambda: spinner.update(meter.line()), name="progress-display"),
         ):
             yield
         return
     assert log_every_s is not None
-    with _every(log_every_s, lambda: console.print(meter.line(), soft_wrap=True)):
+    with every(
+        log_every_s, lambda: console.print(meter.line(), soft_wrap=True), name="progress-lines"
+    ):
         yield
-
-
-@contextlib.contextmanager
-def _every(period_s: float, action: Callable[[], None]) -> Iterator[None]:
-    """Calls ``action`` every ``period_s`` on a thread of its own while the block runs."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(period_s):
-            action()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 class ProgressMeter:

@@ -241,8 +241,7 @@ def _batch_dofn(size: int, max_bytes: int, latency_s: float, timer_suffix: str) 
                 armed.clear()
                 flush.clear()
 
-        @on_timer(flush_spec)
-        def on_flush(
+        def on_flush_or_end(
             self,
             key: Any = beam.DoFn.KeyParam,
             packs: Any = beam.DoFn.StateParam(PACKS),
@@ -253,17 +252,9 @@ def _batch_dofn(size: int, max_bytes: int, latency_s: float, timer_suffix: str) 
         ) -> Iterator[tuple[str, list]]:
             yield from _drain(key, size, max_bytes, packs, (count, weight, armed, flush))
 
-        @on_timer(end_spec)
-        def on_end(
-            self,
-            key: Any = beam.DoFn.KeyParam,
-            packs: Any = beam.DoFn.StateParam(PACKS),
-            count: Any = beam.DoFn.StateParam(COUNT),
-            weight: Any = beam.DoFn.StateParam(BYTES),
-            armed: Any = beam.DoFn.StateParam(ARMED),
-            flush: Any = beam.DoFn.TimerParam(flush_spec),
-        ) -> Iterator[tuple[str, list]]:
-            yield from _drain(key, size, max_bytes, packs, (count, weight, armed, flush))
+        # Either timer hands on everything waiting: the wait is over, or the window ended.
+        on_timer(flush_spec)(on_flush_or_end)
+        on_timer(end_spec)(on_flush_or_end)
 
     return _BatchDoFn()
 
