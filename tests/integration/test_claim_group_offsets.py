@@ -24,9 +24,9 @@ from beam_pipelines.launch.presets import resolve_runner
 from runners.local.process import free_port
 from schemas.registry import LocalFileRegistry
 from tests.helpers import produce, read_table
+from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.sinks import WriteToDelta
 from transforms.sources.kafka import ReadFromKafka
-from transforms.sources.kafka_offsets import CommitGroupOffsets
 from transforms.validate import DecodeAndValidate
 
 pytestmark = pytest.mark.integration
@@ -100,7 +100,7 @@ def test_a_broker_away_at_commit_time_is_counted_and_the_rows_are_kept(
         str(tmp_path / "out"),
         schema=pa.schema([("id", pa.string()), ("text", pa.string())]),
         app_id="claims",
-        on_progress=away,
+        group_offsets=away,
     )
     result = pipeline.run()
     result.wait_until_finish()
