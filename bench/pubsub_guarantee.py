@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -42,31 +41,18 @@ from typing import Any
 
 from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher, percentile
+from runners.local.gcp import EmulatorTopic
 
 PROJECT = "bench-project"
 ACK_DEADLINE_S = 10
 START_TIMEOUT_S = 120.0
 
 
-class _Feed:
+class _Feed(EmulatorTopic):
     """A topic with one subscription (10 s ack deadline); publishes tweets, remembers ids."""
 
     def __init__(self) -> None:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-        name = uuid.uuid4().hex[:10]
-        self._publisher = pubsub_v1.PublisherClient()
-        self._subscriber = pubsub_v1.SubscriberClient()
-        self.topic = self._publisher.topic_path(PROJECT, f"topic-{name}")
-        self.subscription = self._subscriber.subscription_path(PROJECT, f"sub-{name}")
-        self._publisher.create_topic(name=self.topic)
-        self._subscriber.create_subscription(
-            request={
-                "name": self.subscription,
-                "topic": self.topic,
-                "ack_deadline_seconds": ACK_DEADLINE_S,
-            }
-        )
+        super().__init__(PROJECT, ack_deadline_s=ACK_DEADLINE_S)
         self.published_at: dict[str, float] = {}  # message id -> time.monotonic()
 
     def publish(
@@ -75,30 +61,14 @@ class _Feed:
         """``count`` new tweets, or one per ``uids`` (attribute ``uid``; ``again``: the
         same tweet as the first publish of that uid); returns their message ids."""
         attributes = [{"uid": u} for u in uids] or [{} for _ in range(count)]
-        values = [_tweet_for(a.get("uid"), again) for a in attributes]
-        futures = [
-            self._publisher.publish(self.topic, v, **a)
-            for v, a in zip(values, attributes, strict=True)
-        ]
-        ids = [f.result(timeout=60) for f in futures]
+        ids = super().publish((_tweet_for(a.get("uid"), again), a) for a in attributes)
         now = time.monotonic()
         self.published_at.update((i, now) for i in ids)
         return ids
 
     def left_over(self) -> int:
         """Pulls and acknowledges whatever is still to be delivered; returns how many."""
-        total = 0
-        while True:
-            answer = self._subscriber.pull(
-                request={"subscription": self.subscription, "max_messages": 1000}, timeout=2
-            )
-            ack_ids = [m.ack_id for m in answer.received_messages]
-            if not ack_ids:
-                return total
-            self._subscriber.acknowledge(
-                request={"subscription": self.subscription, "ack_ids": ack_ids}
-            )
-            total += len(ack_ids)
+        return self.drain()
 
 
 def _tweets() -> Iterator[bytes]:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runners.cli.pipelines import pipeline_module
-from runners.cli.quality import add_storage_option_flag
+from runners.cli.tables import add_storage_option_flag
 from schemas.errors import ConfigError
 from transforms.deadletter import REPLAYED_OK, mark_replayed
 from transforms.sources.deadletters import letters_to_replay

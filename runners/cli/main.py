@@ -37,8 +37,8 @@ from runners.cli.graph import add_graph_command
 from runners.cli.job_service import add_job_service_command
 from runners.cli.pipelines import add_pipeline_commands
 from runners.cli.quality import add_quality_command
+from runners.cli.registry import add_schemas_command
 from runners.cli.report import add_report_command
-from runners.cli.schemas import add_schemas_command
 from schemas.errors import DataplaneError
 
 __all__ = ["entry", "main"]

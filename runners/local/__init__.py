@@ -6,5 +6,4 @@ PID) and ``free_port``; :mod:`~runners.local.broker` the embedded Kafka-protocol
 Cloud Storage and Pub/Sub emulators; :mod:`~runners.local.job_service` a Beam job
 service for PortableRunner whose streaming jobs fire their timers (``dataplane
 job-service``) and ``LocalJobService``, which starts it or Beam's own.
-:mod:`~runners.local.services` only re-exports names for imports not yet moved.
 """

@@ -442,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         from tests.faults.chaos_streaming import streaming_main
 
         return streaming_main(args)
-    from runners.local.services import LocalKafkaBroker, MotoServer
+    from runners.local.aws import MotoServer
+    from runners.local.broker import LocalKafkaBroker
 
     reports = []
     root = Path(args.lake or tempfile.mkdtemp(prefix="chaos-"))

@@ -462,7 +462,8 @@ def print_streaming_report(reports: list[StreamingReport], console: Console | No
 @contextmanager
 def kafka_source() -> Iterator[_Source]:
     """The embedded broker behind an :class:`~tests.faults.outage.Outage` relay (clients see it)."""
-    from runners.local.services import LocalKafkaBroker, free_port
+    from runners.local.broker import LocalKafkaBroker
+    from runners.local.process import free_port
     from tests.faults.outage import Outage
 
     relay_port = free_port()
@@ -476,7 +477,7 @@ def kafka_source() -> Iterator[_Source]:
 @contextmanager
 def kinesis_source(root: Path) -> Iterator[_Source]:
     """kinesalite keeping its streams on disk, so it can really stop and start again."""
-    from runners.local.services import LocalKinesalite
+    from runners.local.aws import LocalKinesalite
 
     with LocalKinesalite(path=str(root / "kinesalite")) as server:
         yield _Source(server.endpoint_url, lambda s: server.restart(down_s=s))

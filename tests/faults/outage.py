@@ -26,7 +26,7 @@ import threading
 import time
 from types import TracebackType
 
-from runners.local.services import free_port
+from runners.local.process import free_port
 
 __all__ = ["Outage"]
 

@@ -12,7 +12,6 @@ published again with the same id lands once, in one run and across runs.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from beam_pipelines.feeds.tweets import generate_tweets
 from bench.streaming import StreamingProcess, TableWatcher
+from runners.local.gcp import EmulatorTopic
 
 pytestmark = pytest.mark.integration
 
@@ -29,47 +29,21 @@ LAND_TIMEOUT_S = 30.0
 ACK_DEADLINE_S = 10  # the shortest Pub/Sub allows: messages leased and not acked come back
 
 
-class _Topic:
+class _Topic(EmulatorTopic):
     """A topic with one subscription on the emulator; publishes tweets, drains what is left."""
 
     def __init__(self) -> None:
-        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-        name = uuid.uuid4().hex[:10]
-        self._publisher = pubsub_v1.PublisherClient()
-        self._subscriber = pubsub_v1.SubscriberClient()
-        self.topic = self._publisher.topic_path(PROJECT, f"topic-{name}")
-        self.subscription = self._subscriber.subscription_path(PROJECT, f"sub-{name}")
-        self._publisher.create_topic(name=self.topic)
-        self._subscriber.create_subscription(
-            request={
-                "name": self.subscription,
-                "topic": self.topic,
-                "ack_deadline_seconds": ACK_DEADLINE_S,
-            }
-        )
+        super().__init__(PROJECT, ack_deadline_s=ACK_DEADLINE_S)
         self._tweets = (m.value for m in generate_tweets(10_000, bad_ratio=0.0, seed=11))
 
     def publish(self, count: int = 0, *, uids: Sequence[str] = ()) -> list[str]:
         """Publishes ``count`` new tweets, or one per ``uids`` (attribute ``uid``); returns ids."""
         attributes = [{"uid": uid} for uid in uids] or [{} for _ in range(count)]
-        futures = [
-            self._publisher.publish(self.topic, next(self._tweets) or b"", **attrs)
-            for attrs in attributes
-        ]
-        return [future.result(timeout=30) for future in futures]
+        return super().publish((next(self._tweets) or b"", attrs) for attrs in attributes)
 
     def left_over(self) -> int:
         """How many messages are still to be delivered (pulled and acknowledged here)."""
-        answer = self._subscriber.pull(
-            request={"subscription": self.subscription, "max_messages": 1000}, timeout=2
-        )
-        ack_ids = [m.ack_id for m in answer.received_messages]
-        if ack_ids:
-            self._subscriber.acknowledge(
-                request={"subscription": self.subscription, "ack_ids": ack_ids}
-            )
-        return len(ack_ids)
+        return self.drain()
 
 
 def _sentiment(source: str, lake: Path, *flags: str) -> StreamingProcess:
