@@ -6,8 +6,7 @@
         --count 10000 --vehicles 50 --versions 1,2 --max-delay-ms 30000 --late-ratio 0.01
     python -m beam_pipelines.generate tweets --to file:///tmp/tweets.jsonl --count 1000
 
-Generators and producers live in :mod:`beam_pipelines.feeds`; ``produce`` is
-:func:`beam_pipelines.feeds.kafka.produce`, kept here for older imports.
+Generators and producers live in :mod:`beam_pipelines.feeds`.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 
-from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.publish import publish
 from beam_pipelines.feeds.telemetry import generate_telemetry
 from beam_pipelines.feeds.tweets import GeneratedMessage, generate_tweets
 from schemas.errors import DataplaneError
 from schemas.registry import LocalFileRegistry
 
-__all__ = ["main", "produce"]
+__all__ = ["main"]
 
 
 def _common_flags(parser: argparse.ArgumentParser, count: int, bad_ratio: float) -> None:

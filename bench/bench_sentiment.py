@@ -20,8 +20,8 @@ from deltalake import write_deltalake
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.tweets import generate_tweets
-from beam_pipelines.generate import produce
 from runners.local.broker import LocalKafkaBroker
 from schemas.registry import LocalFileRegistry
 

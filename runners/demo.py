@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from beam_pipelines import sentiment
+from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.tweets import generate_tweets
-from beam_pipelines.generate import produce
 from runners.local.broker import LocalKafkaBroker
 
 __all__ = ["main"]
