@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -48,7 +49,7 @@ from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
 from transforms.stop import clear_stop, request_stop, stop_requested
 
-__all__ = ["Launched", "command_line", "run_pipeline"]
+__all__ = ["Launched", "command_line", "discarded_unless_run", "run_pipeline"]
 
 Build = Callable[[beam.Pipeline, PipelineOptions], Any]
 
@@ -128,12 +129,14 @@ def _run(
             "Flink: its metrics reporters)",
         )
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build(pipeline, options)
-    if dry_run and not _runner_dry_runs(runner):
-        return _launched(pipeline, None, dry_run=True)  # built, never run
-    if stop_requested():  # Ctrl-C while it started (see beam_pipelines.launch.interrupts)
-        clear_stop()
-        raise KeyboardInterrupt
+    with discarded_unless_run(pipeline) as run_it:
+        build(pipeline, options)
+        if dry_run and not _runner_dry_runs(runner):
+            return _launched(pipeline, None, dry_run=True)  # built, never run
+        if stop_requested():  # Ctrl-C while it started (see beam_pipelines.launch.interrupts)
+            clear_stop()
+            raise KeyboardInterrupt
+        run_it()
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
     LOCAL.clear_gauges()
     started = time.monotonic()
@@ -247,6 +250,35 @@ def _ship_secrets(shipment: Shipment, options: PipelineOptions, *, local: bool) 
 def _runner_dry_runs(runner: Any) -> bool:
     """Whether the runner itself honours ``--dry_run`` (Dataflow builds the job, submits none)."""
     return runner == "DataflowRunner"
+
+
+@contextlib.contextmanager
+def discarded_unless_run(pipeline: beam.Pipeline) -> Iterator[Callable[[], None]]:
+    """Removes the local temp dir Beam made for ``pipeline`` unless the block calls the
+    function it yields (the pipeline will run: ``run()`` removes the dir itself).
+
+    Beam makes a ``beam-pipeline-temp*`` directory for every pipeline it constructs
+    and removes it only in ``run()``: a pipeline built and never run (a dry run, a
+    picture, a build that fails) would leave one behind per call.
+
+    >>> import os
+    >>> pipeline = beam.Pipeline()
+    >>> with discarded_unless_run(pipeline):
+    ...     pass
+    >>> os.path.exists(pipeline.local_tempdir)
+    False
+    """
+    running = False
+
+    def run_it() -> None:
+        nonlocal running
+        running = True
+
+    try:
+        yield run_it
+    finally:
+        if not running:
+            shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
 
 
 def _launched(pipeline: beam.Pipeline, result: Any, *, dry_run: bool) -> Launched:

@@ -80,6 +80,7 @@ def build_for_drawing(name: str, flags: list[str]) -> Any:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+    from beam_pipelines.launch.launcher import discarded_unless_run
     from beam_pipelines.launch.options import SourceOptions
     from runners.cli.pipelines import pipeline_module
     from transforms.sources.uri import is_unbounded
@@ -94,7 +95,8 @@ def build_for_drawing(name: str, flags: list[str]) -> Any:
     ):  # drawn as it runs: the streaming graph (batch steps refuse unbounded input)
         options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    module.build(pipeline, options)
+    with discarded_unless_run(pipeline):  # drawn, never run
+        module.build(pipeline, options)
     return pipeline
 
 
