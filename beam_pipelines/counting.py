@@ -8,6 +8,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.batches import Batch
 from transforms.deadletter import DeadLetter
 
 __all__ = ["AllDeadLetters", "CountDeadLetters", "CountValid"]
@@ -23,11 +24,14 @@ class CountDeadLetters(beam.DoFn):
 
 
 class CountValid(beam.DoFn):
-    """Counts rows that passed every check (``dataplane.pipeline/valid``)."""
+    """Counts rows (or batches' rows) that passed every check (``dataplane.pipeline/valid``)."""
 
-    def process(self, row: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        Metrics.counter("dataplane.pipeline", "valid").inc()
-        yield row
+    def __init__(self) -> None:
+        self._valid = Metrics.counter("dataplane.pipeline", "valid")
+
+    def process(self, rows: dict[str, Any] | Batch) -> Iterator[dict[str, Any] | Batch]:
+        self._valid.inc(len(rows) if isinstance(rows, Batch) else 1)
+        yield rows
 
 
 class _NotValid(beam.DoFn):

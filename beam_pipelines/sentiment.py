@@ -11,6 +11,7 @@ each exactly once, also when the run is repeated.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from beam_pipelines.launch.options import (
     required_flag,
     storage_options_from,
 )
+from transforms.batches import Batch, items_of, same_face
 from transforms.featurize import CleanText, ScoreSentiment
 from transforms.with_dead_letters import WriteWithDeadLetters
 
@@ -72,9 +74,10 @@ class SentimentOptions(PipelineOptions):
 
 
 class _CountLabels(beam.DoFn):
-    def process(self, row: dict[str, Any]) -> Any:
-        Metrics.counter("dataplane.labels", row["sentiment_label"]).inc()
-        yield row
+    def process(self, rows: dict[str, Any] | Batch) -> Any:
+        for label, count in Counter(row["sentiment_label"] for row in items_of(rows)).items():
+            Metrics.counter("dataplane.labels", label).inc(count)
+        yield rows
 
 
 def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.PCollection]:
@@ -98,17 +101,15 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     read = sinks.read_from_uri(
         required_flag(options, "source", example="kafka://127.0.0.1:9092/tweets"),
         **read_settings(source),
+        batched=True,
     )
 
     records = pipeline | "Read" >> read
     rows, bad_json = records | "Decode" >> decode(schemas, subject="tweet")
     cleaned, bad_text = rows | "Clean" >> CleanText()
     scored, bad_score = cleaned | "Score" >> ScoreSentiment(max_chars=own.max_text_chars)
-    counted = (
-        scored
-        | "CountLabels" >> beam.ParDo(_CountLabels())
-        | "CountValid" >> beam.ParDo(CountValid())
-    )
+    labelled = scored | "CountLabels" >> same_face(beam.ParDo(_CountLabels()), scored)
+    counted = labelled | "CountValid" >> same_face(beam.ParDo(CountValid()), labelled)
     commits, misfits = counted | "WriteScored" >> sinks.write_rows()
     dead = (
         (bad_json, bad_text, bad_score, misfits)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from apache_beam.metrics import Metrics
 
@@ -25,9 +24,11 @@ DEFAULT_ATTEMPTS = 3
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Attempted(Generic[T]):
-    """The outcome of :func:`attempt`: a value, or the last error after every try."""
+class Attempted(NamedTuple, Generic[T]):
+    """The outcome of :func:`attempt`: a value, or the last error after every try.
+
+    (A NamedTuple: stages make one per record, and a tuple is the cheapest to make.)
+    """
 
     value: T | None
     error: Exception | None

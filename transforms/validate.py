@@ -43,6 +43,7 @@ from schemas.codecs import Codec, DecodeError, JsonCodec, codec_for
 from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry
 from schemas.wire import FramingError, is_framed, unframe
+from transforms.batches import Batch, same_face, split_batch
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
 from transforms.record import (
     COORDINATE_FIELDS,
@@ -279,7 +280,21 @@ class _DecodeDoFn(beam.DoFn):
     def setup(self) -> None:
         self._decoder = RecordDecoder(self._registry, self._reader, self._format)
 
-    def process(self, record: Record) -> Iterator[Any]:
+    def process(self, element: Record | Batch) -> Iterator[Any]:
+        if isinstance(element, Batch):
+            rows, letters = split_batch(element, self._one)
+            self._decoded.inc(len(rows))
+            yield from letters
+            if rows:
+                yield rows
+            return
+        result = self._one(element)
+        if not isinstance(result, TaggedOutput):
+            self._decoded.inc()
+        yield result
+
+    def _one(self, record: Record) -> Any:
+        """The record's row, or its dead letter (a ``TaggedOutput``)."""
         assert self._decoder is not None
         try:
             _check_size(record, self._max_record_bytes)
@@ -288,7 +303,7 @@ class _DecodeDoFn(beam.DoFn):
         except Rejected as err:
             self._rejected.inc()
             Metrics.counter("dataplane.decode", f"dead_letters.{err.reason}").inc()
-            yield TaggedOutput(
+            return TaggedOutput(
                 DEAD_LETTER_TAG,
                 dead_letter(
                     record,
@@ -299,11 +314,9 @@ class _DecodeDoFn(beam.DoFn):
                     schema_id=err.schema_id,
                 ),
             )
-            return
-        self._decoded.inc()
         row.update(coordinates_of(record))
         row.update(originals_of(record))
-        yield row
+        return row
 
 
 class DecodeAndValidate(beam.PTransform):
@@ -377,9 +390,9 @@ class DecodeAndValidate(beam.PTransform):
         self._format: Format = format
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return records | "Decode" >> beam.ParDo(
-            _DecodeDoFn(self._registry, self._reader, self._format, self._max_record_bytes)
-        ).with_outputs(DEAD_LETTER_TAG, main="rows")
+        dofn = _DecodeDoFn(self._registry, self._reader, self._format, self._max_record_bytes)
+        decode = same_face(beam.ParDo(dofn), records)
+        return records | "Decode" >> decode.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ from runners.local.broker import LocalKafkaBroker
 from runners.local.process import free_port
 from schemas.errors import ConfigError, SourceUnavailableError
 from tests.helpers import produce
+from transforms.record import make_record_id
 from transforms.sources import ReadFromKafka
 
 pytestmark = pytest.mark.integration
@@ -94,6 +95,50 @@ def test_max_records_caps_the_total(kafka_bootstrap, new_topic):
         lambda r: assert_that(r | beam.combiners.Count.Globally(), equal_to([100])),
         max_records=100,
     )
+
+
+def test_a_batched_read_holds_the_same_records_in_offset_order(kafka_bootstrap, new_topic):
+    """batched=True: the same records (coordinates, chain links, times) as one per element,
+    each batch from one partition in offset order, stamped with its earliest event time."""
+    topic = new_topic(partitions=3)
+    n = 1500
+    # Event times go back and forth so a batch's earliest is not its first.
+    produce(
+        kafka_bootstrap,
+        topic,
+        ((i % 3, f"v{i}".encode(), BASE_TS + (i * 7919) % 1000) for i in range(n)),
+    )
+
+    def fields(r):
+        return (r.partition, r.position, r.prev_position, r.value, r.event_time_ms, r.record_id)
+
+    def check_single(records):
+        assert_that(records | beam.Map(fields), equal_to(_expected()), label="single")
+
+    def check_batched(batches):
+        in_order = batches | "InOrder" >> beam.Map(
+            lambda b, ts=beam.DoFn.TimestampParam: (
+                len({r.partition for r in b}) == 1
+                and [int(r.position) for r in b] == sorted(int(r.position) for r in b)
+                and ts.micros == min(r.event_time_ms for r in b) * 1000
+            )
+        )
+        assert_that(in_order | beam.Filter(lambda ok: not ok), equal_to([]), label="order")
+        records = batches | "Items" >> beam.FlatMap(lambda b: b)
+        assert_that(records | "Fields" >> beam.Map(fields), equal_to(_expected()), label="same")
+
+    def _expected():
+        out = []
+        for p in range(3):
+            offsets = range(len(range(p, n, 3)))
+            for o in offsets:
+                i = p + 3 * o
+                prev = "start" if o == 0 else str(o - 1)
+                out.append((str(p), str(o), prev, f"v{i}".encode(), BASE_TS + (i * 7919) % 1000))
+        return [(*t, make_record_id("kafka", topic, t[0], t[1])) for t in out]
+
+    _read(kafka_bootstrap, topic, check_single, bounded=True)
+    _read(kafka_bootstrap, topic, check_batched, bounded=True, batched=True)
 
 
 def test_start_positions(kafka_bootstrap, new_topic):

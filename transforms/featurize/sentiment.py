@@ -11,6 +11,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.errors import ConfigError
+from transforms.batches import Batch, same_face, split_batch
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.poison import attempt, poison_dead_letter
 
@@ -53,24 +54,35 @@ class _ScoreSentimentDoFn(beam.DoFn):
     def setup(self) -> None:
         self._analyzer = _shared_analyzer()
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+    def process(self, element: dict[str, Any] | Batch) -> Iterator[Any]:
+        if isinstance(element, Batch):
+            rows, letters = split_batch(element, self._one)
+            self._scored.inc(len(rows))
+            yield from letters
+            if rows:
+                yield rows
+            return
+        result = self._one(element)
+        if not isinstance(result, TaggedOutput):
+            self._scored.inc()
+        yield result
+
+    def _one(self, row: dict[str, Any]) -> Any:
+        """The row with its scores, or its dead letter (a ``TaggedOutput``)."""
         text = row.get(self._field)
         problem = self._problem_with(text)
         if problem is not None:
             self._rejected.inc()
-            yield TaggedOutput(DEAD_LETTER_TAG, row_dead_letter(row, stage=_STAGE, **problem))
-            return
+            return TaggedOutput(DEAD_LETTER_TAG, row_dead_letter(row, stage=_STAGE, **problem))
         outcome = attempt(lambda: self._analyzer.polarity_scores(text), stage=_STAGE)
         if outcome.error is not None:
             self._rejected.inc()
-            yield TaggedOutput(
+            return TaggedOutput(
                 DEAD_LETTER_TAG, poison_dead_letter(row, stage=_STAGE, outcome=outcome)
             )
-            return
         scores = outcome.value
         assert scores is not None
-        self._scored.inc()
-        yield {
+        return {
             **row,
             "sentiment_neg": scores["neg"],
             "sentiment_neu": scores["neu"],
@@ -139,9 +151,8 @@ class ScoreSentiment(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         dofn = _ScoreSentimentDoFn(self._field, self._max_chars, self._threshold)
-        return rows | "ScoreSentiment" >> beam.ParDo(dofn).with_outputs(
-            DEAD_LETTER_TAG, main="rows"
-        )
+        score = same_face(beam.ParDo(dofn), rows)
+        return rows | "ScoreSentiment" >> score.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {"field": self._field, "max_chars": self._max_chars}

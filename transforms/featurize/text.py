@@ -11,6 +11,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
+from transforms.batches import Batch, same_face, split_batch
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.poison import attempt, poison_dead_letter
 
@@ -34,7 +35,8 @@ def clean_text(text: str, *, remove_urls: bool = True, remove_mentions: bool = F
         text = _URL.sub(" ", text)
     if remove_mentions:
         text = _MENTION.sub(" ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
+    if not text.isprintable():  # printable text has no control, format or unassigned characters
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
     return _SPACE.sub(" ", text).strip()
 
 
@@ -42,10 +44,20 @@ class _CleanTextDoFn(beam.DoFn):
     def __init__(self, field: str, output_field: str, options: dict[str, bool]) -> None:
         self._field, self._output_field, self._options = field, output_field, options
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+    def process(self, element: dict[str, Any] | Batch) -> Iterator[Any]:
+        if isinstance(element, Batch):
+            rows, letters = split_batch(element, self._one)
+            yield from letters
+            if rows:
+                yield rows
+            return
+        yield self._one(element)
+
+    def _one(self, row: dict[str, Any]) -> Any:
+        """The row with its cleaned text, or its dead letter (a ``TaggedOutput``)."""
         text = row.get(self._field)
         if not isinstance(text, str):
-            yield TaggedOutput(
+            return TaggedOutput(
                 DEAD_LETTER_TAG,
                 row_dead_letter(
                     row,
@@ -54,13 +66,11 @@ class _CleanTextDoFn(beam.DoFn):
                     message=f"field {self._field!r} is {type(text).__name__}, expected str",
                 ),
             )
-            return
         outcome = attempt(lambda: clean_text(text, **self._options), stage="clean_text")
         if outcome.error is not None:
             letter = poison_dead_letter(row, stage="clean_text", outcome=outcome)
-            yield TaggedOutput(DEAD_LETTER_TAG, letter)
-            return
-        yield {**row, self._output_field: outcome.value}
+            return TaggedOutput(DEAD_LETTER_TAG, letter)
+        return {**row, self._output_field: outcome.value}
 
 
 class CleanText(beam.PTransform):
@@ -98,7 +108,8 @@ class CleanText(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         dofn = _CleanTextDoFn(self._field, self._output_field, self._options)
-        return rows | "CleanText" >> beam.ParDo(dofn).with_outputs(DEAD_LETTER_TAG, main="rows")
+        clean = same_face(beam.ParDo(dofn), rows)
+        return rows | "CleanText" >> clean.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {"field": self._field, "output_field": self._output_field, **self._options}

@@ -33,6 +33,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.errors import ConfigError
+from transforms.batches import Batch, is_batched, items_of
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 TEXT_KEYED = beam.typehints.KV[str, Any]
+_BATCH_KEYED = beam.typehints.KV[str, Batch]
 # The bytes of rows (see row_bytes) a batch may hold before it is cut.
 DEFAULT_BATCH_BYTES = 32 << 20
 _OTHER_BYTES = 8
@@ -162,7 +164,7 @@ class _PackBundle(beam.DoFn):
         self._size, self._max_bytes = size, max_bytes
 
     def start_bundle(self) -> None:
-        self._packs: dict[tuple[str, Any], tuple[Timestamp, list, int]] = {}
+        self._packs: dict[tuple[str, Any], tuple[Timestamp, Batch, int]] = {}
 
     def process(
         self,
@@ -170,15 +172,19 @@ class _PackBundle(beam.DoFn):
         window: Any = beam.DoFn.WindowParam,
         timestamp: Any = beam.DoFn.TimestampParam,
     ) -> Iterator[WindowedValue]:
-        key, row = element
-        oldest, rows, weight = self._packs.get((key, window), (timestamp, [], 0))
-        rows.append(row)
-        weight += row_bytes(row)
-        if len(rows) >= self._size or weight >= self._max_bytes:
+        key, rows_or_batch = element
+        oldest, rows, weight = self._packs.get((key, window), (timestamp, Batch(), 0))
+        oldest = min(oldest, timestamp)
+        for row in items_of(rows_or_batch):
+            rows.append(row)
+            weight += row_bytes(row)
+            if len(rows) >= self._size or weight >= self._max_bytes:
+                yield WindowedValue((key, rows), oldest, (window,))
+                oldest, rows, weight = timestamp, Batch(), 0
+        if rows:
+            self._packs[(key, window)] = (oldest, rows, weight)
+        else:
             self._packs.pop((key, window), None)
-            yield WindowedValue((key, rows), min(oldest, timestamp), (window,))
-            return
-        self._packs[(key, window)] = (min(oldest, timestamp), rows, weight)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
         for (key, window), (oldest, rows, _weight) in self._packs.items():
@@ -311,7 +317,7 @@ class BatchByKey(beam.PTransform):
             )
         packs = keyed | "Pack" >> beam.ParDo(_PackBundle(size, max_bytes)).with_input_types(
             TEXT_KEYED
-        ).with_output_types(TEXT_KEYED)
+        ).with_output_types(_BATCH_KEYED)
         if not streaming:
             return packs
         dofn = _batch_dofn(size, max_bytes, self._policy.max_latency_s, self._suffix)
@@ -319,8 +325,8 @@ class BatchByKey(beam.PTransform):
 
 
 def _cut_group(group: tuple[str, Any], size: int, max_bytes: int) -> Iterator[tuple[str, list]]:
-    key, rows = group
-    full, rest = _cut(list(rows), size, max_bytes)
+    key, elements = group
+    full, rest = _cut([row for element in elements for row in items_of(element)], size, max_bytes)
     for batch in [*full, rest] if rest else full:
         yield key, batch
 
@@ -350,6 +356,9 @@ class BatchPerTable(beam.PTransform):
         uri = self._table_uri
         return (
             rows
-            | "KeyByTable" >> beam.Map(lambda row: (uri, row)).with_output_types(TEXT_KEYED)
+            | "KeyByTable"
+            >> beam.Map(lambda row: (uri, row)).with_output_types(
+                _BATCH_KEYED if is_batched(rows) else TEXT_KEYED
+            )
             | "Group" >> BatchByKey(self._policy, name=f"{self._role} {uri}", same_on_rerun=False)
         )

@@ -24,6 +24,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from schemas.errors import ConfigError, SourceUnavailableError
+from transforms.batches import Batch
 from transforms.checkpoint.group_offsets import CommitGroupOffsets
 from transforms.checkpoint.log import ResumeFrom
 from transforms.progress import note, set_gauge
@@ -248,8 +249,11 @@ class _ReaderSettings:
 class _ReadPartitionDoFn(beam.DoFn):
     """Reads one partition's offset range; a bounded read finishes at its stop or at EOF."""
 
-    def __init__(self, config: dict[str, Any], settings: _ReaderSettings) -> None:
+    def __init__(
+        self, config: dict[str, Any], settings: _ReaderSettings, batched: bool = False
+    ) -> None:
         self._config = config
+        self._batched = batched
         self._max_poll_s = settings.max_poll_s
         self._idle_s = settings.idle_timeout_s
         self._lag_ms = int(settings.max_out_of_orderness_s * 1000)
@@ -274,14 +278,43 @@ class _ReadPartitionDoFn(beam.DoFn):
         tracker: Any = beam.DoFn.RestrictionParam(_PartitionRestrictions()),
         watermark: Any = MANUAL_WATERMARK,
     ) -> Iterator[TimestampedValue]:
-        yield from self._read_range(element, tracker, watermark)
+        read: list[tuple[Record, int]] = []
+        for item in self._read_range(element, tracker, watermark):
+            if item is _FLUSH:
+                yield from self._emit(element, read)
+                read.clear()
+            else:
+                read.append(item)
+        yield from self._emit(element, read)
+
+    def _emit(
+        self, element: PartitionRead, read: list[tuple[Record, int]]
+    ) -> Iterator[TimestampedValue]:
+        """The records read, as they go out: each alone, or all of them as one Batch."""
+        if not read:
+            return
+        self._read.inc(len(read))
+        note(
+            "records_read",
+            len(read),
+            source="kafka",
+            stream=element.topic,
+            partition=str(element.partition),
+        )
+        if self._batched:
+            oldest = min(ts_ms for _record, ts_ms in read)
+            yield TimestampedValue(Batch(r for r, _ts in read), Timestamp(micros=oldest * 1000))
+            return
+        for record, ts_ms in read:
+            yield TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
 
     def _read_range(
         self,
         element: PartitionRead,
         tracker: Any,
         watermark: ManualWatermarkEstimator,
-    ) -> Iterator[TimestampedValue]:
+    ) -> Iterator[Any]:
+        """``(record, event time ms)`` pairs as claimed, and ``_FLUSH`` after each fetch."""
         span = tracker.current_restriction()
         if span.start >= span.stop:
             return
@@ -297,6 +330,7 @@ class _ReadPartitionDoFn(beam.DoFn):
         # The chain link of the first record: a residual's start follows the last
         # record claimed before the split (splits are checkpoints only, see tracker).
         prev = element.first_prev if span.start == element.start_offset else str(span.start - 1)
+        newest = _Newest()
         try:
             while True:
                 if stop_requested():  # ends the read: see transforms.stop
@@ -314,19 +348,23 @@ class _ReadPartitionDoFn(beam.DoFn):
                     caught_up, last_data = False, time.monotonic()
                     self._last_data[where] = last_data
                     reached.next_offset = int(message.offset() or 0) + 1
-                    value = self._to_record(element, message, watermark, prev)
+                    value = self._to_record(element, message, prev)
                     if value is not None:
                         emitted, prev = emitted + 1, str(message.offset())
+                        newest.ms = max(newest.ms, value[1])
                         yield value
                     if element.max_records and emitted >= element.max_records:
                         tracker.try_claim(span.stop)
                         return
+                newest.advance(watermark, self._lag_ms)
+                yield _FLUSH
                 idle = caught_up or not messages
                 if idle and self._finish_if_idle(element, tracker, watermark, caught_up, last_data):
                     return
                 if element.stop_offset == UNBOUNDED and self._checkpoint(tracker, deadline):
                     return
         finally:
+            newest.advance(watermark, self._lag_ms)
             self._report_lag(element, reached)
             _report_watermark(element, watermark)
             self._consumer.unassign()
@@ -382,12 +420,9 @@ class _ReadPartitionDoFn(beam.DoFn):
         return False
 
     def _to_record(
-        self,
-        element: PartitionRead,
-        message: Message,
-        watermark: ManualWatermarkEstimator,
-        prev: str,
-    ) -> TimestampedValue | None:
+        self, element: PartitionRead, message: Message, prev: str
+    ) -> tuple[Record, int] | None:
+        """The message's Record and event time (ms); None for one before the start time."""
         error = message.error()
         if error is not None:
             raise KafkaException(error)
@@ -397,8 +432,6 @@ class _ReadPartitionDoFn(beam.DoFn):
         if 0 <= ts_ms < element.min_timestamp_ms:
             self._skipped.inc()
             return None
-        self._read.inc()
-        note("records_read", source="kafka", stream=element.topic, partition=str(element.partition))
         record: Record = make_record(
             source="kafka",
             stream=element.topic,
@@ -410,8 +443,7 @@ class _ReadPartitionDoFn(beam.DoFn):
             event_time_ms=ts_ms,
             prev_position=prev,
         )
-        advance_watermark(watermark, Timestamp(micros=(ts_ms - self._lag_ms) * 1000))
-        return TimestampedValue(record, Timestamp(micros=ts_ms * 1000))
+        return record, ts_ms
 
     def _checkpoint(self, tracker: Any, deadline: float) -> bool:
         """Ends a streaming call: split from outside by the runner, or out of time."""
@@ -428,6 +460,25 @@ class _ReadPartitionUnboundedDoFn(_ReadPartitionDoFn):
     """The streaming flavour: the runner treats each partition's output as unbounded."""
 
     process = unbounded(_ReadPartitionDoFn.process)
+
+
+# Yielded by a partition read after each fetch: the records read so far go out.
+_FLUSH = object()
+
+
+class _Newest:
+    """The newest event time read since the watermark last moved (ms; -1: none)."""
+
+    __slots__ = ("ms",)
+
+    def __init__(self) -> None:
+        self.ms = -1
+
+    def advance(self, watermark: ManualWatermarkEstimator, lag_ms: int) -> None:
+        """Moves the watermark to the newest time less ``lag_ms`` (it only moves forward)."""
+        if self.ms >= 0:
+            advance_watermark(watermark, Timestamp(micros=(self.ms - lag_ms) * 1000))
+            self.ms = -1
 
 
 def _next_batch(messages: list[Message], batch: int) -> int:
@@ -494,6 +545,10 @@ class ReadFromKafka(beam.PTransform):
         partition_discovery_s: a streaming read over the whole topic looks for
             partitions added to it this often and reads each new one from its
             start; 0 turns that off (the partitions of the start are read).
+        batched: emit the records of each fetch from a partition as one
+            :class:`~transforms.batches.Batch` (in offset order, stamped with
+            their earliest event time) instead of one element per record; the
+            row-wise transforms and sinks of this library take either.
 
     Raises:
         ConfigError: a parameter is out of range, names an unknown mode, or
@@ -526,8 +581,10 @@ class ReadFromKafka(beam.PTransform):
         metadata_timeout_s: float = 30.0,
         resume_from: ResumeFrom | None = None,
         partition_discovery_s: float = 30.0,
+        batched: bool = False,
     ) -> None:
         super().__init__()
+        self._batched = batched
         _check_start(start, start_offsets, start_timestamp_ms)
         topic = _one_topic(topic, topics)
         bootstrap_servers = _bootstrap_servers(bootstrap_servers, consumer_config)
@@ -578,7 +635,9 @@ class ReadFromKafka(beam.PTransform):
             | "PlanPartitions" >> beam.ParDo(plan)
             | "Distribute" >> beam.Reshuffle()
             | "ReadPartitions"
-            >> beam.ParDo(reader_cls(self._config, self._settings)).with_output_types(Record)
+            >> beam.ParDo(
+                reader_cls(self._config, self._settings, self._batched)
+            ).with_output_types(Batch if self._batched else Record)
         )
 
     def display_data(self) -> dict[str, Any]:
@@ -588,6 +647,7 @@ class ReadFromKafka(beam.PTransform):
             "start": self._plan.start,
             "bounded": self._bounded,
             "max_records": self._plan.max_records,
+            "batched": self._batched,
             "consumer_config": str(redact(self._user_config)),
             "resume_from": ", ".join(t.uri for t in self._resume_from.tables)
             if self._resume_from

@@ -121,8 +121,15 @@ def read_from_uri(
     resume_from: ResumeFrom | None = None,
     partition_discovery_s: float = 30.0,
     storage_options: Mapping[str, str] | None = None,
+    batched: bool = False,
 ) -> beam.PTransform:
     """A source transform for ``uri``; every source emits the same Record envelope.
+
+    ``batched`` makes the source emit :class:`~transforms.batches.Batch` elements
+    of Records (Kafka: the records of each fetch from a partition; the others:
+    each bundle's records, packed by :class:`~transforms.batches.PackBatches`):
+    the row-wise transforms and sinks of this library take batches as well as rows,
+    at a fraction of the per-element cost.
 
     ``resume_from`` (Kafka and Kinesis) starts each partition or shard right after
     the frontier the pipeline's Delta tables recorded; other sources ignore it.
@@ -159,14 +166,33 @@ def read_from_uri(
             consumer_config,
             resume_from,
             partition_discovery_s,
+            batched,
         )
     if parsed.scheme == "kinesis":
-        return _kinesis(parsed, bounded, max_records, resume_from)
-    if parsed.scheme == "pubsub":
-        return _pubsub(parsed, bounded, max_records)
-    if parsed.scheme == "file":
-        return _files(parsed, max_records)
-    return _dead_letters(parsed, storage_options)
+        read = _kinesis(parsed, bounded, max_records, resume_from)
+    elif parsed.scheme == "pubsub":
+        read = _pubsub(parsed, bounded, max_records)
+    elif parsed.scheme == "file":
+        read = _files(parsed, max_records)
+    else:
+        read = _dead_letters(parsed, storage_options)
+    return _Packed(read) if batched else read
+
+
+class _Packed(beam.PTransform):
+    """A source whose records go on packed into batches."""
+
+    def __init__(self, read: beam.PTransform) -> None:
+        super().__init__(label=read.label)
+        self._read = read
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from transforms.batches import PackBatches
+
+        return pbegin | "Read" >> self._read | "Batches" >> PackBatches()
+
+    def display_data(self) -> dict[str, Any]:
+        return {**self._read.display_data(), "batched": True}
 
 
 def is_unbounded(uri: str, *, bounded: bool = False, max_records: int = 0) -> bool:
@@ -252,6 +278,7 @@ def _kafka(
     consumer_config: Mapping[str, Any] | None,
     resume_from: ResumeFrom | None,
     partition_discovery_s: float,
+    batched: bool,
 ) -> beam.PTransform:
     from transforms.sources.kafka import ReadFromKafka
 
@@ -274,6 +301,7 @@ def _kafka(
             consumer_config=config,
             resume_from=resume_from,
             partition_discovery_s=partition_discovery_s,
+            batched=batched,
         )
     except ValueError as err:
         if isinstance(err, ConfigError):
