@@ -53,12 +53,13 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every ratio of issue 15 (pipelines vs hand loops, decode, 2 workers, start-up) in one table
+# with peak RSS, each side in its own process; then bench/results/throughput.json. About 10
+# minutes at the default 300,000 records; quicker: make bench BENCH_ARGS="--count 30000".
+# The single benchmarks still run alone: python -m bench.bench_sources, bench.bench_streaming...
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m bench.bench_sentiment
-	$(BIN)/python -m bench.bench_decode
-	$(BIN)/python -m bench.bench_telemetry
-	$(BIN)/python -m bench.bench_sources
-	$(BIN)/python -m bench.bench_streaming
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Long fault trials: kill -9 at random moments and inside commits, Kafka and Kinesis; then the
 # streaming trials (kills, zombie writers, broker outages; see tests/faults/chaos_streaming.py).

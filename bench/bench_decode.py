@@ -20,8 +20,7 @@ would measure pickling and bz2 of the pipeline proto instead.)
 from __future__ import annotations
 
 import argparse
-import io
-import json
+import functools
 import pickle
 import tempfile
 import time
@@ -29,17 +28,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import apache_beam as beam
-import fastavro
-import fastjsonschema
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from beam_pipelines.feeds.telemetry import generate_telemetry
 from beam_pipelines.feeds.tweets import generate_tweets
-from schemas.registry import LocalFileRegistry
+from bench.bare_decode import REGISTRY, bare_avro, bare_json
 from transforms.record import Record, make_record
 from transforms.validate import DecodeAndValidate, RecordDecoder
-
-REGISTRY = LocalFileRegistry()
 
 
 def _best(repeat: int, run: Callable[[], int]) -> float:
@@ -50,25 +45,6 @@ def _best(repeat: int, run: Callable[[], int]) -> float:
         count = run()
         best = max(best, count / (time.perf_counter() - started))
     return best
-
-
-def bare_avro(values: Sequence[bytes]) -> int:
-    reader = fastavro.parse_schema(REGISTRY.latest("vehicle_telemetry").schema, named_schemas={})
-    writers = {
-        s.schema_id: fastavro.parse_schema(s.schema, named_schemas={})
-        for s in REGISTRY.history("vehicle_telemetry")
-    }
-    for value in values:
-        schema_id = int.from_bytes(value[1:5], "big")
-        fastavro.schemaless_reader(io.BytesIO(value[5:]), writers[schema_id], reader)
-    return len(values)
-
-
-def bare_json(values: Sequence[bytes]) -> int:
-    validate = fastjsonschema.compile(REGISTRY.latest("tweet").schema)
-    for value in values:
-        validate(json.loads(value[5:].decode("utf-8")))
-    return len(values)
 
 
 def ours(subject: str, values: Sequence[bytes]) -> int:
@@ -101,23 +77,24 @@ def in_pipeline(subject: str | None, path: Path, count: int) -> int:
     return count
 
 
+def decode_inputs(count: int) -> tuple[list[bytes], list[bytes]]:
+    """``count`` Confluent-framed telemetry values (Avro) and tweets (JSON), all good."""
+    avro = [m.value for m in generate_telemetry(count, vehicles=50) if m.value]
+    tweets = generate_tweets(
+        count,
+        bad_ratio=0.0,
+        schema=REGISTRY.latest("tweet"),
+        other=REGISTRY.latest("vehicle_telemetry"),
+    )
+    return avro, [m.value for m in tweets if m.value]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_decode")
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    registry = REGISTRY
-    avro = [m.value for m in generate_telemetry(args.count, vehicles=50) if m.value]
-    json_values = [
-        m.value
-        for m in generate_tweets(
-            args.count,
-            bad_ratio=0.0,
-            schema=registry.latest("tweet"),
-            other=registry.latest("vehicle_telemetry"),
-        )
-        if m.value
-    ]
+    avro, json_values = decode_inputs(args.count)
     print(f"{args.count} Confluent-framed messages per format, best of {args.repeat}, one core")
     print(
         f"{'format':6} {'(a) bare libs':>14} {'(b) decoder':>12} {'(c) pipeline':>13} "
@@ -131,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = Path(scratch) / f"{name}.pickle"
             path.write_bytes(pickle.dumps(values))
             n = len(values)
-            a = _best(args.repeat, lambda v=values, f=bare: f(v))
-            b = _best(args.repeat, lambda v=values, s=subject: ours(s, v))
-            c = _best(args.repeat, lambda p=path, s=subject, n=n: in_pipeline(s, p, n))
-            c0 = _best(args.repeat, lambda p=path, n=n: in_pipeline(None, p, n))
+            a = _best(args.repeat, functools.partial(bare, values))
+            b = _best(args.repeat, functools.partial(ours, subject, values))
+            c = _best(args.repeat, functools.partial(in_pipeline, subject, path, n))
+            c0 = _best(args.repeat, functools.partial(in_pipeline, None, path, n))
             print(
                 f"{name:6} {a:14,.0f} {b:12,.0f} {c:13,.0f} {c0:14,.0f} "
                 f"{b / a:5.2f} {c / a:5.2f} {c / c0:5.2f}"
