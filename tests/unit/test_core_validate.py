@@ -9,7 +9,8 @@
 * several unreadable header names in one record;
 * a codec that fails with something other than a decode error (the last line of
   defence: bad bytes never crash the pipeline);
-* the smallest ``max_record_bytes``.
+* the smallest ``max_record_bytes``;
+* records in batches: the same rows, dead letters and counters as one by one.
 """
 
 import json
@@ -17,6 +18,8 @@ import re
 
 import apache_beam as beam
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +28,7 @@ from schemas.codecs import encode_framed
 from schemas.registry import LocalFileRegistry
 from schemas.wire import frame
 from tests.helpers import collect
+from transforms.batches import PackBatches, Unbatch
 from transforms.record import (
     COORDINATE_FIELDS,
     ORIGINAL_FIELDS,
@@ -199,3 +203,58 @@ def test_a_limit_of_one_byte_is_allowed_and_lets_nothing_through():
     ]
     rows, dead = collect(lambda p: p | beam.Create(records) | transform)
     assert rows == [] and [d.error_type for d in dead] == ["RecordTooLarge"]
+
+
+_DECODED: dict[str, list] = {}
+
+
+class _Keep(beam.DoFn):
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def process(self, element):
+        _DECODED.setdefault(self._key, []).append(element)
+
+
+def _decode_all(values, batch_size):
+    """Rows, dead letters and decode counters of DecodeAndValidate over ``values``, fed one
+    by one (``batch_size`` None) or in batches."""
+    _DECODED.clear()
+    records = [
+        make_record(source="kafka", stream="t", partition=0, position=n, value=v, event_time_ms=n)
+        for n, v in enumerate(values)
+    ]
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    elements = pipeline | beam.Create(records)
+    if batch_size is not None:
+        elements = elements | PackBatches(max_size=batch_size)
+    rows, dead = elements | DecodeAndValidate(REGISTRY, subject="vehicle_telemetry")
+    _ = rows | "Rows" >> Unbatch() | "KeepRows" >> beam.ParDo(_Keep("rows"))
+    _ = dead | "KeepDead" >> beam.ParDo(_Keep("dead"))
+    result = pipeline.run()
+    result.wait_until_finish()
+    query = result.metrics().query(MetricsFilter().with_namespace("dataplane.decode"))
+    counters = {c.key.metric.name: c.committed for c in query["counters"]}
+    rows = sorted((r["_position"], r["vehicle_id"]) for r in _DECODED.get("rows", []))
+    dead = sorted((d.record.position, d.error_type) for d in _DECODED.get("dead", []))
+    return rows, dead, counters
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_batches_decode_to_the_same_rows_dead_letters_and_counters(batch_size):
+    values = [GOOD_V1, b"", GOOD_V1, GOOD_V1[:3], b"\x07x", GOOD_V1]
+    one_by_one = _decode_all(values, None)
+    assert one_by_one[2] == {
+        "decoded": 3,
+        "dead_letters": 3,
+        "dead_letters.EmptyValue": 1,
+        "dead_letters.TruncatedPayload": 1,
+        "dead_letters.BadMagicByte": 1,
+    }
+    assert _decode_all(values, batch_size) == one_by_one
+
+
+def test_a_batch_of_dead_letters_only_gives_no_rows():
+    rows, dead, counters = _decode_all([b"", b"\x07x"], 10)
+    assert rows == [] and [reason for _, reason in dead] == ["EmptyValue", "BadMagicByte"]
+    assert "decoded" not in counters or counters["decoded"] == 0
