@@ -8,15 +8,22 @@ What ``tests/unit/test_core_delta_merge.py`` leaves out:
 * the schema given to the step shapes the rows (types, fields not named left out);
 * a merge that loses to another writer is retried against the new table, and one that
   keeps losing gives up after ``max_attempts``, backing off between attempts;
-* ``partition_by`` and ``storage_options`` apply when the table is created and read.
+* ``partition_by`` and ``storage_options`` apply when the table is created and read;
+* a merge step and an append step for the same table name their timers apart (Beam's
+  in-process runner shares the timers of one name between steps).
 
 Tables are local directories; pipelines run on the in-process runner.
 """
+
+import shutil
 
 import apache_beam as beam
 import pyarrow as pa
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability import common_urns
+from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from deltalake import DeltaTable
 
@@ -24,6 +31,7 @@ import transforms.checkpoint.table as checkpoint_table
 import transforms.sinks.delta_merge as delta_merge
 from schemas.errors import SinkCommitError
 from transforms.progress import LOCAL
+from transforms.sinks.delta import WriteToDelta
 from transforms.sinks.delta_merge import MergeCommitter, MergeIntoDelta
 
 # ``n`` is int32: rows converted without the schema would make it int64.
@@ -220,3 +228,24 @@ def test_merge_defaults_batch_ten_thousand_rows_for_at_most_five_seconds():
     transform = MergeIntoDelta("/t", schema=SCHEMA, keys=["k"], version_column="pane")
     shown = transform.display_data()
     assert (shown["batch_size"], shown["max_batch_latency_s"]) == (10_000, 5.0)
+
+
+def test_a_merge_and_an_append_into_one_table_name_their_timers_apart():
+    pipeline = beam.Pipeline(options=PipelineOptions(["--streaming"]))
+    try:
+        rows = pipeline | beam.Create([{"k": "a", "pane": 0, "n": 1}])
+        _ = rows | "Append" >> WriteToDelta("/lake/t", schema=SCHEMA, app_id="app")
+        _ = rows | "Merge" >> MergeIntoDelta(
+            "/lake/t", schema=SCHEMA, keys=["k"], version_column="pane"
+        )
+        proto = pipeline.to_runner_api()
+    finally:
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
+    families = {}
+    for transform in proto.components.transforms.values():
+        if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
+            payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+            if payload.timer_family_specs:
+                families[transform.unique_name.split("/")[0]] = set(payload.timer_family_specs)
+    assert sorted(families) == ["Append", "Merge"]
+    assert not families["Append"] & families["Merge"]
