@@ -45,6 +45,7 @@ from schemas.registry import LocalFileRegistry
 from schemas.wire import FramingError, is_framed, unframe
 from transforms.batches import Batch, same_face, split_batch
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
+from transforms.gc_tuning import freeze_heap_once
 from transforms.record import (
     COORDINATE_FIELDS,
     ORIGINAL_FIELDS,
@@ -279,6 +280,7 @@ class _DecodeDoFn(beam.DoFn):
 
     def setup(self) -> None:
         self._decoder = RecordDecoder(self._registry, self._reader, self._format)
+        freeze_heap_once()  # see transforms.gc_tuning: worker processes of any runner
 
     def process(self, element: Record | Batch) -> Iterator[Any]:
         if isinstance(element, Batch):

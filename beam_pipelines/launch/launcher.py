@@ -44,6 +44,7 @@ from beam_pipelines.launch.presets import resolve_runner, runs_in_this_process
 from beam_pipelines.launch.profiles import expand_profile
 from schemas.errors import ConfigError, DataplaneError, SourceUnavailableError
 from schemas.secrets import Shipment
+from transforms.gc_tuning import freeze_heap_once
 from transforms.progress import LOCAL, LOCAL_GAUGES
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
@@ -136,6 +137,7 @@ def _run(
         if stop_requested():  # Ctrl-C while it started (see beam_pipelines.launch.interrupts)
             clear_stop()
             raise KeyboardInterrupt
+        freeze_heap_once()  # the imports and the built pipeline: see transforms.gc_tuning
         run_it()
     LOCAL_GAUGES.clear()  # lags and watermarks of an earlier run in this process
     LOCAL.clear_gauges()
