@@ -38,6 +38,7 @@ from beam_pipelines.launch.options import (
     storage_options_from,
 )
 from schemas.errors import ConfigError
+from transforms.batches import same_face
 from transforms.deadletter import dead_letter_app_id
 from transforms.featurize import CheckBounds, ExtractEventTime, Geohash, WindowedAggregate
 from transforms.featurize.bounds import TELEMETRY_BOUNDS
@@ -252,6 +253,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     read = read_from_uri(
         required_flag(options, "source", example="kafka://127.0.0.1:9092/telemetry"),
         **read_settings(source),
+        batched=True,
     )
 
     records = pipeline | "Read" >> read
@@ -259,7 +261,7 @@ def build(pipeline: beam.Pipeline, options: PipelineOptions) -> dict[str, beam.P
     timed, bad_time = rows | "EventTime" >> ExtractEventTime("ts")
     plausible, bad_physics = timed | "Physics" >> CheckBounds(TELEMETRY_BOUNDS)
     zoned, bad_zone = plausible | "Zone" >> Geohash(own.geohash_precision)
-    readings = zoned | "CountValid" >> beam.ParDo(CountValid())
+    readings = zoned | "CountValid" >> same_face(beam.ParDo(CountValid()), zoned)
     files = readings | "WriteReadings" >> WriteToPartitionedParquet(
         readings_output,
         schema=READING_SCHEMA,

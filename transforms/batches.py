@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_BATCH_ELEMENTS",
     "Batch",
     "PackBatches",
+    "RowWise",
     "Unbatch",
     "is_batched",
     "items_of",
@@ -118,6 +119,34 @@ def split_batch(batch: Batch, one: Callable[[Any], Any]) -> tuple[Batch, list[Ta
         else:
             kept.append(result)
     return kept, letters
+
+
+class RowWise(beam.DoFn):
+    """A DoFn whose work is one element at a time, for elements and batches alike.
+
+    Subclasses implement :meth:`one`; a batch in gives the batch of results out
+    (in order), and each rejected element's ``TaggedOutput`` goes out on its own.
+    """
+
+    def one(self, element: Any) -> Any:
+        """The element's result, or a ``TaggedOutput`` (a dead letter) for it."""
+        raise NotImplementedError
+
+    def process(self, element: Any) -> Iterator[Any]:
+        if isinstance(element, Batch):
+            kept, letters = split_batch(element, self.one)
+            self.passed(len(kept))
+            yield from letters
+            if kept:
+                yield kept
+            return
+        result = self.one(element)
+        if not isinstance(result, TaggedOutput):
+            self.passed(1)
+        yield result
+
+    def passed(self, count: int) -> None:
+        """Called with how many elements :meth:`one` accepted (to count them once)."""
 
 
 class _PackDoFn(beam.DoFn):

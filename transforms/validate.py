@@ -31,7 +31,6 @@ raised, so the runner retries the bundle instead of dead-lettering good data.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import apache_beam as beam
@@ -43,7 +42,7 @@ from schemas.codecs import Codec, DecodeError, JsonCodec, codec_for
 from schemas.errors import ConfigError
 from schemas.registry import LocalFileRegistry
 from schemas.wire import FramingError, is_framed, unframe
-from transforms.batches import Batch, same_face, split_batch
+from transforms.batches import RowWise, same_face
 from transforms.deadletter import DEAD_LETTER_TAG, dead_letter
 from transforms.gc_tuning import freeze_heap_once
 from transforms.record import (
@@ -262,7 +261,7 @@ def _check_size(record: Record, limit: int) -> None:
         )
 
 
-class _DecodeDoFn(beam.DoFn):
+class _DecodeDoFn(RowWise):
     def __init__(
         self,
         registry: SchemaRegistry,
@@ -282,20 +281,10 @@ class _DecodeDoFn(beam.DoFn):
         self._decoder = RecordDecoder(self._registry, self._reader, self._format)
         freeze_heap_once()  # see transforms.gc_tuning: worker processes of any runner
 
-    def process(self, element: Record | Batch) -> Iterator[Any]:
-        if isinstance(element, Batch):
-            rows, letters = split_batch(element, self._one)
-            self._decoded.inc(len(rows))
-            yield from letters
-            if rows:
-                yield rows
-            return
-        result = self._one(element)
-        if not isinstance(result, TaggedOutput):
-            self._decoded.inc()
-        yield result
+    def passed(self, count: int) -> None:
+        self._decoded.inc(count)
 
-    def _one(self, record: Record) -> Any:
+    def one(self, record: Record) -> Any:
         """The record's row, or its dead letter (a ``TaggedOutput``)."""
         assert self._decoder is not None
         try:

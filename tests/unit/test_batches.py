@@ -13,6 +13,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from hypothesis import HealthCheck, given, settings
@@ -59,6 +60,8 @@ def _run(elements, *dofns):
         out = []
         for element in rows:
             for result in dofn.process(element):
+                if isinstance(result, TimestampedValue):  # a stamped row or batch
+                    result = result.value
                 if isinstance(result, TaggedOutput):
                     dead.append(result.value)
                 else:
@@ -231,3 +234,88 @@ def test_a_batch_pickles_as_a_batch():
     coder = beam.coders.registry.get_coder(Batch)
     assert coder.decode(coder.encode(batch)) == batch
     assert type(coder.decode(coder.encode(batch))) is Batch
+
+
+READINGS = st.lists(
+    st.tuples(st.sampled_from(["v1", "v2", "v3"]), st.integers(0, 1_500), st.integers(0, 200)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(groups=st.lists(READINGS, min_size=1, max_size=4), early=st.sampled_from([None, 2]))
+def test_windowed_aggregate_fires_the_same_panes_for_rows_and_batches(groups, early):
+    """Each group arrives, then the watermark passes its latest reading: panes (on time,
+    late, early) and too-late readings are the same whether a group comes as rows or as
+    one batch."""
+    from tests.unit.test_windowed import reading, run_stream, summary
+
+    def stream(batched):
+        events, n, watermark = EventStream(), 0, -1
+        for group in groups:
+            rows = []
+            for vehicle, t_s, speed in group:
+                rows.append(reading(vehicle, t_s, float(speed), rid=f"{vehicle}#{n}"))
+                n += 1
+            if batched:
+                oldest = min(r["_event_time_ms"] for r in rows) / 1000
+                events = events.add_elements([TimestampedValue(Batch(rows), oldest)])
+            else:
+                events = events.add_elements(
+                    [TimestampedValue(r, r["_event_time_ms"] / 1000) for r in rows]
+                )
+            mark = max(t for _v, t, _s in group) + 1
+            if mark > watermark:  # a TestStream's watermark only moves forward
+                events, watermark = events.advance_watermark_to(mark), mark
+        return events.advance_watermark_to_infinity()
+
+    args = {"size_s": 300, "allowed_lateness_s": 60, "early_after_count": early}
+    panes, late = run_stream(stream(False), **args)
+    batched_panes, batched_late = run_stream(stream(True), **args)
+    assert sorted(map(summary, batched_panes)) == sorted(map(summary, panes))
+    assert sorted(r["_record_id"] for r in batched_late) == sorted(r["_record_id"] for r in late)
+    # Fixed windows: each reading is in exactly one window's records, or too late.
+    window_records: dict[tuple, int] = {}
+    for p in panes:
+        where = (p["vehicle_id"], p["window_start_ms"])
+        window_records[where] = max(window_records.get(where, 0), p["window_records"])
+    assert sum(window_records.values()) + len(late) == sum(len(g) for g in groups)
+
+
+@SLOW
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "ts": st.one_of(st.none(), st.integers(0, 2**40), st.just("not a time")),
+                "lat": st.one_of(st.floats(-100, 100), st.none()),
+                "lon": st.one_of(st.floats(-200, 200), st.none()),
+                "speed_kph": st.floats(-10, 400),
+            }
+        ),
+        max_size=20,
+    ),
+    sizes=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+)
+def test_event_time_bounds_and_geohash_give_the_same_rows_for_rows_and_batches(rows, sizes):
+    from transforms.featurize.bounds import TELEMETRY_BOUNDS, _CheckBoundsDoFn
+    from transforms.featurize.event_time import _ExtractEventTimeDoFn
+    from transforms.featurize.geo import _GeohashDoFn
+
+    base = _rows(["x"] * len(rows))
+    inputs = [{**b, **r} for b, r in zip(base, rows, strict=True)]
+    bounds = {k: v for k, v in TELEMETRY_BOUNDS.items() if k == "speed_kph"}
+
+    def stages():
+        return (
+            _ExtractEventTimeDoFn("ts"),
+            _CheckBoundsDoFn(bounds, "physics"),
+            _GeohashDoFn("lat", "lon", 6, "geohash"),
+        )
+
+    one_rows, one_dead = _run(inputs, *stages())
+    batch_rows, batch_dead = _run(_chunks(inputs, sizes), *stages())
+    assert _by_id(batch_rows) == _by_id(one_rows)
+    assert _letters(batch_dead) == _letters(one_dead)
+    assert len(one_rows) + len(one_dead) == len(inputs)

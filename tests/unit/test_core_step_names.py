@@ -47,6 +47,7 @@ def _steps(pipeline: beam.Pipeline, top: str) -> list[str]:
                 "WindowedAggregate/Aggregate",
                 "WindowedAggregate/IntoGlobalWindow",
                 "WindowedAggregate/KeyBy",
+                "WindowedAggregate/PackPerKey",
             ],
         ),
     ],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.errors import ConfigError
+from transforms.batches import RowWise, same_face
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 
 __all__ = ["TELEMETRY_BOUNDS", "Bound", "CheckBounds", "bound_violation"]
@@ -80,17 +81,16 @@ def bound_violation(row: Mapping[str, Any], bounds: Mapping[str, Bound]) -> str 
     return None
 
 
-class _CheckBoundsDoFn(beam.DoFn):
+class _CheckBoundsDoFn(RowWise):
     def __init__(self, bounds: Mapping[str, Bound], stage: str) -> None:
         self._bounds, self._stage = dict(bounds), stage
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+    def one(self, row: dict[str, Any]) -> Any:
         problem = bound_violation(row, self._bounds)
         if problem is None:
-            yield row
-            return
+            return row
         letter = row_dead_letter(row, stage=self._stage, error_type="OutOfRange", message=problem)
-        yield TaggedOutput(DEAD_LETTER_TAG, letter)
+        return TaggedOutput(DEAD_LETTER_TAG, letter)
 
 
 class CheckBounds(beam.PTransform):
@@ -129,7 +129,8 @@ class CheckBounds(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         dofn = _CheckBoundsDoFn(self._bounds, self._stage)
-        return rows | "Check" >> beam.ParDo(dofn).with_outputs(DEAD_LETTER_TAG, main="rows")
+        check = same_face(beam.ParDo(dofn), rows)
+        return rows | "Check" >> check.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {field: bound.describe() for field, bound in self._bounds.items()}

@@ -12,6 +12,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import TimestampedValue
 
 from schemas.errors import ConfigError
+from transforms.batches import Batch, same_face, split_batch
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 
 __all__ = ["ExtractEventTime", "event_time_ms"]
@@ -65,16 +66,28 @@ class _ExtractEventTimeDoFn(beam.DoFn):
     def __init__(self, field: str) -> None:
         self._field = field
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
-        if row.get(self._field) is None:
-            yield self._reject(row, "MissingEventTime", f"field {self._field!r} is missing")
+    def process(self, element: dict[str, Any] | Batch) -> Iterator[Any]:
+        if not isinstance(element, Batch):
+            result = self._stamped(element)
+            if isinstance(result, TaggedOutput):
+                yield result
+            else:
+                yield TimestampedValue(result, result["_event_time_ms"] / 1000)
             return
+        rows, letters = split_batch(element, self._stamped)
+        yield from letters
+        if rows:  # stamped with its earliest row; each row carries its own time
+            yield TimestampedValue(rows, min(r["_event_time_ms"] for r in rows) / 1000)
+
+    def _stamped(self, row: dict[str, Any]) -> Any:
+        """The row with ``_event_time_ms`` from the field, or its dead letter."""
+        if row.get(self._field) is None:
+            return self._reject(row, "MissingEventTime", f"field {self._field!r} is missing")
         try:
             ms = event_time_ms(row[self._field])
         except ValueError as err:
-            yield self._reject(row, "InvalidEventTime", f"field {self._field!r}: {err}")
-            return
-        yield TimestampedValue({**row, "_event_time_ms": ms}, ms / 1000)
+            return self._reject(row, "InvalidEventTime", f"field {self._field!r}: {err}")
+        return {**row, "_event_time_ms": ms}
 
     def _reject(self, row: dict[str, Any], reason: str, message: str) -> TaggedOutput:
         letter = row_dead_letter(row, stage="event_time", error_type=reason, message=message)
@@ -83,6 +96,9 @@ class _ExtractEventTimeDoFn(beam.DoFn):
 
 class ExtractEventTime(beam.PTransform):
     """Sets each row's Beam timestamp (and its ``_event_time_ms``) from a field.
+
+    A :class:`~transforms.batches.Batch` of rows gives a batch stamped with its
+    earliest row's time; each of its rows carries its own in ``_event_time_ms``.
 
     Windowing downstream then works in the time the event happened, not the time
     the source saw it.
@@ -118,7 +134,8 @@ class ExtractEventTime(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         dofn = _ExtractEventTimeDoFn(self._field)
-        return rows | "Stamp" >> beam.ParDo(dofn).with_outputs(DEAD_LETTER_TAG, main="rows")
+        stamp = same_face(beam.ParDo(dofn), rows)
+        return rows | "Stamp" >> stamp.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {"field": self._field}

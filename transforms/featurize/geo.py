@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.errors import ConfigError
+from transforms.batches import RowWise, same_face
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 
 __all__ = ["Geohash", "geohash"]
@@ -36,21 +36,20 @@ def geohash(lat: float, lon: float, precision: int) -> str:
     return str(pygeohash.encode(lat, lon, precision=precision))
 
 
-class _GeohashDoFn(beam.DoFn):
+class _GeohashDoFn(RowWise):
     def __init__(self, lat: str, lon: str, precision: int, output_field: str) -> None:
         self._lat, self._lon = lat, lon
         self._precision, self._output_field = precision, output_field
 
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+    def one(self, row: dict[str, Any]) -> Any:
         try:
             zone = geohash(row.get(self._lat), row.get(self._lon), self._precision)  # type: ignore[arg-type]
         except ValueError as err:
             letter = row_dead_letter(
                 row, stage="geohash", error_type="InvalidCoordinates", message=str(err)
             )
-            yield TaggedOutput(DEAD_LETTER_TAG, letter)
-            return
-        yield {**row, self._output_field: zone}
+            return TaggedOutput(DEAD_LETTER_TAG, letter)
+        return {**row, self._output_field: zone}
 
 
 class Geohash(beam.PTransform):
@@ -96,7 +95,8 @@ class Geohash(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         dofn = _GeohashDoFn(self._lat, self._lon, self._precision, self._output_field)
-        return rows | "Encode" >> beam.ParDo(dofn).with_outputs(DEAD_LETTER_TAG, main="rows")
+        encode = same_face(beam.ParDo(dofn), rows)
+        return rows | "Encode" >> encode.with_outputs(DEAD_LETTER_TAG, main="rows")
 
     def display_data(self) -> dict[str, Any]:
         return {"precision": self._precision, "lat_field": self._lat, "lon_field": self._lon}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -11,7 +10,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from schemas.errors import ConfigError
-from transforms.batches import Batch, same_face, split_batch
+from transforms.batches import RowWise, same_face
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.poison import attempt, poison_dead_letter
 
@@ -44,7 +43,7 @@ def _shared_analyzer() -> Any:
     return SentimentIntensityAnalyzer()
 
 
-class _ScoreSentimentDoFn(beam.DoFn):
+class _ScoreSentimentDoFn(RowWise):
     def __init__(self, field: str, max_chars: int, threshold: float) -> None:
         self._field, self._max_chars, self._threshold = field, max_chars, threshold
         self._analyzer: Any = None
@@ -54,20 +53,10 @@ class _ScoreSentimentDoFn(beam.DoFn):
     def setup(self) -> None:
         self._analyzer = _shared_analyzer()
 
-    def process(self, element: dict[str, Any] | Batch) -> Iterator[Any]:
-        if isinstance(element, Batch):
-            rows, letters = split_batch(element, self._one)
-            self._scored.inc(len(rows))
-            yield from letters
-            if rows:
-                yield rows
-            return
-        result = self._one(element)
-        if not isinstance(result, TaggedOutput):
-            self._scored.inc()
-        yield result
+    def passed(self, count: int) -> None:
+        self._scored.inc(count)
 
-    def _one(self, row: dict[str, Any]) -> Any:
+    def one(self, row: dict[str, Any]) -> Any:
         """The row with its scores, or its dead letter (a ``TaggedOutput``)."""
         text = row.get(self._field)
         problem = self._problem_with(text)

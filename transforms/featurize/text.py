@@ -5,13 +5,12 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
-from transforms.batches import Batch, same_face, split_batch
+from transforms.batches import RowWise, same_face
 from transforms.deadletter import DEAD_LETTER_TAG, row_dead_letter
 from transforms.poison import attempt, poison_dead_letter
 
@@ -40,20 +39,11 @@ def clean_text(text: str, *, remove_urls: bool = True, remove_mentions: bool = F
     return _SPACE.sub(" ", text).strip()
 
 
-class _CleanTextDoFn(beam.DoFn):
+class _CleanTextDoFn(RowWise):
     def __init__(self, field: str, output_field: str, options: dict[str, bool]) -> None:
         self._field, self._output_field, self._options = field, output_field, options
 
-    def process(self, element: dict[str, Any] | Batch) -> Iterator[Any]:
-        if isinstance(element, Batch):
-            rows, letters = split_batch(element, self._one)
-            yield from letters
-            if rows:
-                yield rows
-            return
-        yield self._one(element)
-
-    def _one(self, row: dict[str, Any]) -> Any:
+    def one(self, row: dict[str, Any]) -> Any:
         """The row with its cleaned text, or its dead letter (a ``TaggedOutput``)."""
         text = row.get(self._field)
         if not isinstance(text, str):

@@ -44,8 +44,10 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.errors import ConfigError
+from transforms.batches import Batch, is_batched
 from transforms.progress import note
 from transforms.stop import stop_requested, watermark_at_stop_ms
 
@@ -125,31 +127,34 @@ class _WindowedAggregateDoFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[Any, dict[str, Any]],
-        timestamp: Any = beam.DoFn.TimestampParam,
+        element: tuple[Any, Batch],
         windows_state: Any = beam.DoFn.StateParam(WINDOWS),
         watermark_state: Any = beam.DoFn.StateParam(WATERMARK),
         timer_at: Any = beam.DoFn.StateParam(TIMER_AT),
         deadline: Any = beam.DoFn.TimerParam(DEADLINE),
     ) -> Iterator[Any]:
-        key, row = element
-        ts_ms = timestamp.micros // 1000
+        # A pack of one key's (event time ms, row) readings of a bundle, in arrival
+        # order (see _PackReadings): state is read and written once per pack, each
+        # reading is judged on its own as if it came alone.
+        key, readings = element
         watermark_ms = max(watermark_state.read() or _NEVER, _seen_watermark(self._stage_id))
         windows: dict[int, _Window] = windows_state.read() or {}
         spec = self._spec
-        for start in window_starts(ts_ms, spec.size_ms, spec.period_ms):
-            end = start + spec.size_ms
-            if end - 1 + spec.lateness_ms <= watermark_ms and start not in windows:
-                self._too_late.inc()
-                yield TaggedOutput(TOO_LATE_TAG, _too_late_row(row, start, end, watermark_ms))
-                continue
-            window = windows.get(start) or self._open(start, end, watermark_ms)
-            windows[start] = window
-            self._add(window, row, ts_ms)
-            if window.on_time_fired:
-                yield self._pane(key, window, "LATE", watermark_ms)
-            elif spec.early_after_count and window.new_records >= spec.early_after_count:
-                yield self._pane(key, window, "EARLY", watermark_ms)
+        for ts_ms, row in readings:
+            for start in window_starts(ts_ms, spec.size_ms, spec.period_ms):
+                end = start + spec.size_ms
+                if end - 1 + spec.lateness_ms <= watermark_ms and start not in windows:
+                    self._too_late.inc()
+                    late = _too_late_row(row, start, end, watermark_ms)
+                    yield TaggedOutput(TOO_LATE_TAG, TimestampedValue(late, ts_ms / 1000))
+                    continue
+                window = windows.get(start) or self._open(start, end, watermark_ms)
+                windows[start] = window
+                self._add(window, row, ts_ms)
+                if window.on_time_fired:
+                    yield self._pane(key, window, "LATE", watermark_ms)
+                elif spec.early_after_count and window.new_records >= spec.early_after_count:
+                    yield self._pane(key, window, "EARLY", watermark_ms)
         windows_state.write(windows)
         self._arm(windows, timer_at, deadline)
 
@@ -231,6 +236,49 @@ class _WindowedAggregateDoFn(beam.DoFn):
         return TimestampedValue(row, Timestamp(micros=window.max_timestamp_ms * 1000))
 
 
+class _PackReadings(beam.DoFn):
+    """``(key, [(event time ms, row), ...])`` packs per key and window of each bundle.
+
+    A row's event time is its timestamp; in a :class:`~transforms.batches.Batch`
+    (keyed by :func:`_keyed`) it is the row's ``_event_time_ms``.
+    """
+
+    def start_bundle(self) -> None:
+        self._packs: dict[tuple[str, Any], tuple[Timestamp, Batch]] = {}
+
+    def process(
+        self,
+        element: tuple[str, Any],
+        window: Any = beam.DoFn.WindowParam,
+        timestamp: Any = beam.DoFn.TimestampParam,
+    ) -> None:
+        key, value = element
+        oldest, pack = self._packs.get((key, window), (timestamp, None))
+        if pack is None:
+            pack = Batch()
+        if isinstance(value, Batch):
+            pack.extend((row["_event_time_ms"], row) for row in value)
+        else:
+            pack.append((timestamp.micros // 1000, value))
+        self._packs[(key, window)] = (min(oldest, timestamp), pack)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for (key, window), (oldest, pack) in self._packs.items():
+            yield WindowedValue((key, pack), oldest, (window,))
+        self._packs = {}
+
+
+def _keyed(element: Any, key_field: str) -> Iterator[tuple[str, Any]]:
+    """``(key, row)``; for a batch, its rows split by key, in order within each key."""
+    if not isinstance(element, Batch):
+        yield str(element[key_field]), element
+        return
+    by_key: dict[str, Batch] = {}
+    for row in element:
+        by_key.setdefault(str(row[key_field]), Batch()).append(row)
+    yield from by_key.items()
+
+
 def _seen_watermark(stage_id: str) -> int:
     return _STAGE_WATERMARKS.get(stage_id, _NEVER)
 
@@ -251,8 +299,13 @@ class WindowedAggregate(beam.PTransform):
     """Aggregates rows per key over fixed or sliding event-time windows.
 
     Input rows must carry their event time as the Beam timestamp (see
-    :class:`~transforms.featurize.ExtractEventTime`). Each output pane is a row of
-    the key, the ``combine_fn`` output, and completeness columns:
+    :class:`~transforms.featurize.ExtractEventTime`); rows in a
+    :class:`~transforms.batches.Batch` carry it in ``_event_time_ms``. Each bundle's
+    rows are packed per key before the stateful step, so a key's state is read and
+    written once per bundle; each row is still judged (too late or not) on its own.
+
+    Each output pane is a row of the key, the ``combine_fn`` output, and
+    completeness columns:
     ``window_start_ms``, ``window_end_ms``, ``pane_timing`` (EARLY, ON_TIME, LATE),
     ``pane_index`` (0, 1, ... per window), ``pane_records`` (records new in this
     pane), ``window_records`` (records in the window so far) and ``watermark_ms``
@@ -310,12 +363,14 @@ class WindowedAggregate(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         key = self._spec.key_field
+        key_by = beam.FlatMap(_keyed, key).with_output_types(
+            beam.typehints.KV[str, Batch] if is_batched(rows) else beam.typehints.KV[str, Any]
+        )
         return (
             rows
-            | "KeyBy"
-            >> beam.Map(lambda row: (str(row[key]), row)).with_output_types(
-                beam.typehints.KV[str, Any]
-            )
+            | "KeyBy" >> key_by
+            | "PackPerKey"
+            >> beam.ParDo(_PackReadings()).with_output_types(beam.typehints.KV[str, Batch])
             | "IntoGlobalWindow" >> beam.WindowInto(GlobalWindows())
             | "Aggregate"
             >> beam.ParDo(_WindowedAggregateDoFn(self._spec, self._combine)).with_outputs(

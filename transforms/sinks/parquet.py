@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from schemas.errors import ConfigError
+from transforms.batches import Batch, is_batched
 from transforms.checkpoint.storage import arrow_filesystem
 from transforms.sinks.batching import TEXT_KEYED, BatchByKey, BatchPolicy
 from transforms.sinks.delta import rows_to_arrow
@@ -172,9 +173,22 @@ class WriteToPartitionedParquet(beam.PTransform):
             shard = zlib.crc32(row["_record_id"].encode()) % shards
             return f"{partition_of(row['_event_time_ms'])}#{shard}", row
 
+        def files_of(element: Any) -> Iterator[tuple[str, Any]]:
+            if not isinstance(element, Batch):
+                yield file_key(element)
+                return
+            by_file: dict[str, Batch] = {}
+            for row in element:
+                key, _row = file_key(row)
+                by_file.setdefault(key, Batch()).append(row)
+            yield from by_file.items()
+
+        key_by_file = beam.FlatMap(files_of).with_output_types(
+            beam.typehints.KV[str, Batch] if is_batched(rows) else TEXT_KEYED
+        )
         return (
             rows
-            | "KeyByFile" >> beam.Map(file_key).with_output_types(TEXT_KEYED)
+            | "KeyByFile" >> key_by_file
             | "Batch" >> BatchByKey(self._batching, name=self._base_uri)
             | "WriteFiles"
             >> beam.ParDo(_WriteFilesDoFn(self._base_uri, self._schema, self._options))
