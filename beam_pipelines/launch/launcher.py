@@ -19,14 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from beam_pipelines.launch.flags import checked_flags, known_flags
 from beam_pipelines.launch.interrupts import FORCED_EXIT as _FORCED_EXIT
-from beam_pipelines.launch.lineage import RunLineage, lineage_client, plan_lineage, running_events
 from beam_pipelines.launch.metrics_http import serve_metrics
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
@@ -49,6 +48,9 @@ from transforms.progress import LOCAL, LOCAL_GAUGES
 from transforms.sources.preflight import wait_for_source
 from transforms.sources.uri import is_unbounded
 from transforms.stop import clear_stop, request_stop, stop_requested
+
+if TYPE_CHECKING:
+    from beam_pipelines.launch.lineage import RunLineage
 
 __all__ = ["Launched", "command_line", "discarded_unless_run", "run_pipeline"]
 
@@ -106,6 +108,9 @@ def _run(
     runner = resolve_runner(options, bounded=not streaming)
     check_outputs(options, outputs or {})
     port = metrics_port(options)
+    # Imported here: openlineage takes about 0.3 s to import, which --help need not pay.
+    from beam_pipelines.launch.lineage import lineage_client, plan_lineage
+
     client = lineage_client(run.lineage)
     every = options.get_all_options()
     dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
@@ -199,6 +204,8 @@ def _lineage_events(lineage: RunLineage | None, *, every_s: float) -> Iterator[N
     if lineage is None:
         yield
         return
+    from beam_pipelines.launch.lineage import running_events
+
     lineage.start()
     try:
         with running_events(lineage, every_s):
