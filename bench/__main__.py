@@ -52,7 +52,7 @@ from bench.measure import ChildFailed, ChildRun, run_child, run_side
 __all__ = ["ROWS", "Row", "main"]
 
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
-PARTITIONS = 3
+PARTITIONS = 4  # even: a partition is the unit of parallelism, 2 workers read 2 each
 STARTUP_RUNS = 5
 VERSIONS = (
     "apache-beam",
