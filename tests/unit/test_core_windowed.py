@@ -11,7 +11,8 @@ What ``tests/unit/test_windowed.py`` leaves out:
   ``allowed_lateness_s`` after it;
 * a record too late for several sliding windows;
 * a stop (Ctrl-C) leaving windows the sources had not reached unfired;
-* the stage watermark never going back; period settings of zero or below.
+* the stage watermark never going back; period settings of zero or below;
+* rows in batches giving the same panes as rows one by one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.errors import ConfigError
+from transforms.batches import PackBatches
 from transforms.featurize import windowed
 from transforms.featurize.vehicle import SpeedStats
 from transforms.featurize.windowed import WindowedAggregate
@@ -242,3 +244,57 @@ def test_the_stage_watermark_never_goes_back(fired: list[int]) -> None:
 def test_a_period_of_zero_or_below_is_refused(period_s: float) -> None:
     with pytest.raises(ConfigError, match="period_s: must be positive and divide size_s=300"):
         WindowedAggregate("vehicle_id", SpeedStats(), size_s=300, period_s=period_s)
+
+
+_BATCH_RUN: dict[str, list] = {}
+
+
+class _KeepPane(beam.DoFn):
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def process(self, element: Any) -> None:
+        _BATCH_RUN.setdefault(self._key, []).append(element)
+
+
+def _panes_of(rows: list[TimestampedValue], batch_size: int | None) -> list[tuple]:
+    _BATCH_RUN.clear()
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    elements = pipeline | beam.Create(rows)
+    if batch_size is not None:
+        elements = elements | PackBatches(max_size=batch_size)
+    panes, _ = elements | WindowedAggregate(
+        "vehicle_id", SpeedStats(), size_s=120, period_s=60, early_after_count=2
+    )
+    _ = panes | beam.ParDo(_KeepPane("panes"))
+    pipeline.run().wait_until_finish()
+    return sorted(
+        (
+            p["vehicle_id"],
+            p["window_start_ms"],
+            p["pane_index"],
+            p["pane_timing"],
+            p["window_records"],
+            p["avg_speed_kph"],
+        )
+        for p in _BATCH_RUN.get("panes", [])
+    )
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_rows_in_batches_give_the_same_panes_as_rows_one_by_one(batch_size: int) -> None:
+    rows = [
+        reading(v, t, speed)
+        for v, t, speed in [
+            ("v1", 10, 40),
+            ("v2", 15, 90),
+            ("v1", 70, 60),
+            ("v1", 75, 20),
+            ("v2", 130, 30),
+            ("v1", 125, 80),
+            ("v2", 20, 50),
+        ]
+    ]
+    one_by_one = _panes_of(rows, None)
+    assert len(one_by_one) >= 8
+    assert _panes_of(rows, batch_size) == one_by_one
