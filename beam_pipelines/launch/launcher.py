@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from beam_pipelines.launch.flags import checked_flags, known_flags
 from beam_pipelines.launch.interrupts import FORCED_EXIT as _FORCED_EXIT
+from beam_pipelines.launch.lineage_config import lineage_wanted
 from beam_pipelines.launch.metrics_http import serve_metrics
 from beam_pipelines.launch.options import (
     DeltaSinkOptions,
@@ -108,10 +109,11 @@ def _run(
     runner = resolve_runner(options, bounded=not streaming)
     check_outputs(options, outputs or {})
     port = metrics_port(options)
-    # Imported here: openlineage takes about 0.3 s to import, which --help need not pay.
-    from beam_pipelines.launch.lineage import lineage_client, plan_lineage
+    client = None
+    if lineage_wanted(run.lineage):  # else openlineage (0.3 s to import) is not imported
+        from beam_pipelines.launch.lineage import lineage_client
 
-    client = lineage_client(run.lineage)
+        client = lineage_client(run.lineage)
     every = options.get_all_options()
     dry_run, wait = bool(every.get("dry_run")), not every.get("no_wait_until_finish")
     if source.source and not dry_run and source.source_timeout_s > 0:
@@ -148,14 +150,18 @@ def _run(
     LOCAL.clear_gauges()
     started = time.monotonic()
     sink = options.view_as(DeltaSinkOptions)
-    lineage = plan_lineage(
-        None if dry_run else client,
-        options,
-        pipeline,
-        job_name=_pipeline_name(build),
-        streaming=streaming,
-        outputs=outputs or {},
-    )
+    lineage = None
+    if client is not None and not dry_run:
+        from beam_pipelines.launch.lineage import plan_lineage
+
+        lineage = plan_lineage(
+            client,
+            options,
+            pipeline,
+            job_name=_pipeline_name(build),
+            streaming=streaming,
+            outputs=outputs or {},
+        )
     try:
         with (
             serve_metrics(port, address=run.metrics_address),

@@ -41,6 +41,7 @@ from openlineage.client.facet_v2 import (
     processing_engine_run,
 )
 
+from beam_pipelines.launch.lineage_config import lineage_configured
 from beam_pipelines.launch.lineage_datasets import (
     DatasetRef,
     TableState,
@@ -72,7 +73,6 @@ __all__ = [
 ]
 
 PRODUCER = "urn:beam-dataplane"
-_CONFIG_FILE = "openlineage.yml"
 _RETRY = {
     "total": 2,
     "read": 2,
@@ -96,7 +96,7 @@ def lineage_client(target: str | None) -> OpenLineageClient | None:
         return OpenLineageClient(config={"transport": transport})
     if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return None
-    if _configured():
+    if lineage_configured():
         return OpenLineageClient()
     return None
 
@@ -138,24 +138,6 @@ def _transport(target: str) -> dict[str, Any]:
     raise ConfigError(
         "--lineage", "expected http(s)://HOST[:PORT] of a lineage service, file:PATH or console"
     )
-
-
-def _configured() -> bool:
-    """Whether the OpenLineage client finds a configuration of its own here."""
-    if os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG"):
-        return True
-    if any(name.startswith("OPENLINEAGE__TRANSPORT") for name in os.environ):
-        return True
-    home = Path(os.environ.get("HOME", "~")).expanduser() / ".openlineage" / _CONFIG_FILE
-    return _readable_file(Path(_CONFIG_FILE)) or _readable_file(home)
-
-
-def _readable_file(path: Path) -> bool:
-    """Whether ``path`` is a file this process may read (a home it cannot enter: no)."""
-    try:
-        return path.is_file() and os.access(path, os.R_OK)
-    except OSError:  # e.g. PermissionError on a directory of another user
-        return False
 
 
 @dataclass(frozen=True)

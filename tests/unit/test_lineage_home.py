@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from beam_pipelines.launch import lineage
+from beam_pipelines.launch import lineage, lineage_config
 
 
 def test_an_unreadable_home_means_no_lineage_configuration(monkeypatch, tmp_path) -> None:
@@ -22,7 +22,7 @@ def test_an_unreadable_home_means_no_lineage_configuration(monkeypatch, tmp_path
         return real(path)
 
     monkeypatch.setattr(Path, "is_file", is_file)
-    assert lineage._configured() is False
+    assert lineage_config.lineage_configured() is False
 
 
 def test_a_readable_config_in_the_working_directory_counts(monkeypatch, tmp_path) -> None:
@@ -30,7 +30,7 @@ def test_a_readable_config_in_the_working_directory_counts(monkeypatch, tmp_path
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")
-    assert lineage._configured() is True
+    assert lineage_config.lineage_configured() is True
 
 
 pytestmark = [pytest.mark.filterwarnings("ignore")]
