@@ -119,6 +119,19 @@ CASES = {
         I,
         _NO_WITNESS,
     ),
+    "if/else without then, the writer inside else": ({"if": I, "else": S}, S, _NO_WITNESS),
+    # A reader's pattern the writer does not have: the writer's overlapping patterns
+    # (here ^a, not the disjoint ^z) say what names matching it may hold.
+    "a pattern overlapping only a matching writer pattern": (
+        {"type": "object", "patternProperties": {"^ab": I}},
+        {"type": "object", "patternProperties": {"^a": I, "^z": S}, "additionalProperties": False},
+        _NO_WITNESS,
+    ),
+    "a pattern overlapping a writer pattern of another type": (
+        {"type": "object", "patternProperties": {"^ab": S}},
+        {"type": "object", "patternProperties": {"^a": I, "^z": S}, "additionalProperties": False},
+        {"ab": 1},
+    ),
     "if/else without then, the writer outside both": (
         {"if": I, "else": S},
         {"type": "boolean"},
@@ -148,6 +161,29 @@ def test_the_problems_name_the_keyword_and_the_counts():
     ]
     assert json_problems({"multipleOf": 0.03}, {"type": "number", "multipleOf": 0.09}) == [
         "at the top level: the reader adds multipleOf 0.03 (writer: 0.09)"
+    ]
+
+
+def test_values_a_reader_drops_are_listed_up_to_five():
+    assert json_problems({"enum": [0]}, {"enum": [0, 1, 2, 3, 4, 5]}) == [
+        "at the top level: the reader's enum rejects [1, 2, 3, 4, 5], which the writer allows"
+    ]
+    assert json_problems({"enum": [1]}, {"enum": [1, 2, 3, 4, 5, 6, 7]}) == [
+        "at the top level: the reader's enum rejects [2, 3, 4, 5, 6, ...], which the writer allows"
+    ]
+
+
+def test_if_then_else_and_one_of_problems_name_the_branch_and_the_path():
+    assert json_problems({"if": I, "else": S}, {"type": "number"}) == [
+        "at the top level: the reader's else (under its if) rejects documents the writer allows"
+    ]
+    assert json_problems({"if": I, "then": {"minimum": 0}}, I) == [
+        "at the top level: the reader's then (under its if) rejects documents the writer allows"
+    ]
+    reader = {"type": "object", "properties": {"a": {"oneOf": [S, {"type": "boolean"}]}}}
+    assert json_problems(reader, {"type": "object", "properties": {"a": I}}) == [
+        "at a: no alternative of the reader's oneOf accepts everything the writer allows "
+        "(nearest, alternative 0: at a: the writer allows type integer, the reader does not)"
     ]
 
 
