@@ -222,7 +222,9 @@ class _Lake:
 
         found: set[str] = set()
         for table in (self.out, self.dlq):
-            if (table / "_delta_log").is_dir():
+            # A kill inside a table's first commit leaves a log without a version: no
+            # table yet, and none of its data files referenced.
+            if any((table / "_delta_log").glob("*.json")):
                 found |= {Path(u).name for u in DeltaTable(str(table)).file_uris()}
         return found
 

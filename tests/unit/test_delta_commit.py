@@ -123,3 +123,14 @@ def test_a_writer_that_saw_no_table_does_not_append_unchecked_on_one_created_mea
     outcome = second.commit(_batch(range(100, 200)))  # overlaps the first writer's rows
     assert (outcome.rows_written, outcome.rows_already_committed) == (50, 50)
     assert _ids(uri) == sorted(f"t/0/{o}" for o in range(200))
+
+
+def test_a_first_commit_killed_before_its_log_entry_leaves_no_table(tmp_path):
+    """kill -9 inside a table's first commit leaves ``_delta_log/`` without a version and
+    a data file nothing references: the next commit creates the table, with its rows only."""
+    uri = tmp_path / "t"
+    (uri / "_delta_log").mkdir(parents=True)
+    (uri / "part-00000-orphan.parquet").write_bytes(b"written before the kill")
+    outcome = DeltaCommitter(str(uri), app_id="app").commit(_batch([0, 1, 2]))
+    assert (outcome.version, outcome.rows_written) == (0, 3)
+    assert _ids(str(uri)) == ["t/0/0", "t/0/1", "t/0/2"]
