@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from transforms.featurize.bounds import TELEMETRY_BOUNDS, bound_violation
 from transforms.featurize.text import clean_text
 from transforms.gc_tuning import freeze_heap_once
 from transforms.record import make_record_id
+from transforms.sinks.parquet import partition_of
 from transforms.validate import RecordDecoder
 
 __all__ = [
@@ -182,33 +184,50 @@ def _append(table: str, rows: list[dict[str, Any]], schema: pa.Schema) -> int:
 
 
 def telemetry_loop(path: str, lake: str) -> LoopCounts:
-    """Parquet replay → decode (RecordDecoder) → physics → geohash → 5-minute aggregates;
-    aggregates to Delta and readings to Parquet, each written once."""
+    """Parquet replay → decode (RecordDecoder) → physics → geohash → 5-minute aggregates.
+
+    The same outputs as the pipeline: readings with their record id and coordinates
+    into Parquet files partitioned by event hour (``dt=.../hour=..``), aggregates into
+    Delta, bad readings into a dead-letter Delta table with reason and bytes; each
+    written once at the end.
+    """
     freeze_heap_once()  # as the pipeline's launcher does: like for like
     registry = LocalFileRegistry()
     decoder = RecordDecoder(registry, registry.latest("vehicle_telemetry"))
     values = pq.read_table(path, columns=["value"]).column("value").to_pylist()
     windows: dict[tuple[str, int], list[Any]] = defaultdict(lambda: [0, 0.0, math.inf, 0.0, 0.0])
-    readings = []
-    dead = 0
-    for value in values:
+    by_hour: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    dead: list[dict[str, Any]] = []
+    written = 0
+    for position, value in enumerate(values):
+        record_id = make_record_id("file", path, "0", str(position))
         try:
             row = decoder.decode(value)
-        except Exception:
-            dead += 1
-            continue
-        if bound_violation(row, TELEMETRY_BOUNDS):
-            dead += 1
+            problem = bound_violation(row, TELEMETRY_BOUNDS)
+        except Exception as err:
+            row, problem = {}, f"{type(err).__name__}: {err}"
+        if problem is not None:
+            dead.append(
+                {
+                    "_record_id": record_id,
+                    "_position": str(position),
+                    "error_type": "rejected",
+                    "message": problem,
+                    "value": value,
+                }
+            )
             continue
         row["geohash"] = pygeohash.encode(row["lat"], row["lon"], precision=6)
         ts_ms = int(row["ts"].timestamp() * 1000)
+        row.update(_record_id=record_id, _position=str(position), _event_time_ms=ts_ms)
         acc = windows[(row["vehicle_id"], ts_ms - ts_ms % _WINDOW_MS)]
         acc[0] += 1
         acc[1] += row["speed_kph"]
         acc[2] = min(acc[2], row["speed_kph"])
         acc[3] = max(acc[3], row["speed_kph"])
         acc[4] += row["engine_temp_c"]
-        readings.append(row)
+        by_hour[partition_of(ts_ms)].append(row)
+        written += 1
     aggregates = [
         {
             "vehicle_id": v,
@@ -222,5 +241,10 @@ def telemetry_loop(path: str, lake: str) -> LoopCounts:
         for (v, s), a in windows.items()
     ]
     write_deltalake(f"{lake}/hand_windows", pa.Table.from_pylist(aggregates))
-    pq.write_table(pa.Table.from_pylist(readings), f"{lake}/hand_readings.parquet")
-    return LoopCounts(read=len(values), written=len(readings), dead_letters=dead)
+    for hour, rows in by_hour.items():
+        folder = Path(lake) / "hand_readings" / hour
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), folder / "part-0.parquet")
+    if dead:
+        write_deltalake(f"{lake}/hand_dead_letters", pa.Table.from_pylist(dead))
+    return LoopCounts(read=len(values), written=written, dead_letters=len(dead))
