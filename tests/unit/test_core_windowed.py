@@ -122,7 +122,8 @@ def test_panes_too_late_rows_metrics_and_progress_of_one_run() -> None:
         ("v1", 0),
         ("v2", 300_000),
     ]
-    [(too_late, _)] = late
+    [(too_late, micros)] = late
+    assert micros == 40_000_000  # a too-late row keeps its record's event time
     assert too_late["_record_id"] == "v1@40"
     assert (too_late["window_start_ms"], too_late["window_end_ms"]) == (0, 300_000)
     assert too_late["watermark_ms"] >= 299_999 + 120_000
@@ -152,6 +153,20 @@ def test_the_beam_counters_count_records_and_panes_by_timing() -> None:
         "panes_late": 0,
         "timers_skipped_on_stop": 0,
     }
+
+
+def test_an_early_pane_after_a_timer_fired_carries_the_watermark_it_knew() -> None:
+    stream = (
+        EventStream()
+        .add_elements([reading("v1", 10)])
+        .advance_watermark_to(310)  # [0, 300) fires ON_TIME: the watermark passed 299.999 s
+        .add_elements([reading("v1", 400), reading("v1", 410)])  # an EARLY pane of 2
+        .advance_watermark_to_infinity()
+    )
+    panes, _, _ = run_stream(stream, size_s=300, early_after_count=2)
+    [early] = [p for p, _ in panes if p["pane_timing"] == "EARLY"]
+    assert (early["window_start_ms"], early["window_records"]) == (300_000, 2)
+    assert early["watermark_ms"] == 299_999
 
 
 def test_a_record_at_a_windows_end_belongs_to_the_next_window() -> None:
