@@ -4,7 +4,8 @@ The sentiment pipeline carries rows in batches (``transforms.batches``); users a
 ``ScoreSentiment`` to single rows. ``tests/unit/test_batches.py`` compares the rows
 and dead letters of the scoring step itself; here the whole transform runs on the
 in-process runner and its Beam counters (``scored``, ``dead_letters``) are compared
-too, with batches that hold only dead letters.
+too, with batches that hold only dead letters; and a text the analyzer fails on is
+counted under the sentiment stage's poison counters.
 """
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+import transforms.featurize.sentiment as sentiment
 from transforms.batches import PackBatches, Unbatch
 from transforms.featurize import ScoreSentiment
 
@@ -76,3 +78,23 @@ def test_a_batch_of_dead_letters_only_gives_no_rows():
     rows, dead, counters = _score_all([None, 12], 10)
     assert rows == [] and len(dead) == 2
     assert counters.get("scored", 0) == 0 and counters["dead_letters"] == 2
+
+
+class _FailsOnBoom:
+    """Stands in for a VADER analyzer that fails on one text (a poison record)."""
+
+    def polarity_scores(self, text):
+        if "boom" in text:
+            raise ValueError("cannot score")
+        return {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
+
+
+def test_a_text_the_analyzer_fails_on_is_counted_as_poison_of_the_sentiment_stage(monkeypatch):
+    monkeypatch.setattr(sentiment, "_shared_analyzer", _FailsOnBoom)
+    pipeline = beam.Pipeline(runner=FnApiRunner())
+    _ = pipeline | beam.Create(_rows(["fine", "boom"])) | ScoreSentiment()
+    result = pipeline.run()
+    result.wait_until_finish()
+    query = result.metrics().query(MetricsFilter().with_namespace("dataplane.poison"))
+    counters = {c.key.metric.name: c.committed for c in query["counters"]}
+    assert counters == {"sentiment.failed_attempts": 3, "sentiment.dead_letters": 1}
