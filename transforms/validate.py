@@ -170,7 +170,9 @@ class RecordDecoder:
 
     def _build_codec(self, schema_id: int) -> Codec:
         if time.monotonic() < self._unknown_until.get(schema_id, 0.0):
-            raise Rejected("UnknownSchemaId", f"the registry has no schema id {schema_id}")
+            raise Rejected(
+                "UnknownSchemaId", f"the registry has no schema id {schema_id}", schema_id
+            )
         try:
             writer = self._registry.by_id(schema_id)
             subjects = {s for s, _ in self._registry.subject_versions(schema_id)}

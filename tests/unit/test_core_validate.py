@@ -133,6 +133,7 @@ def test_an_unknown_schema_id_is_named_again_while_it_is_remembered_as_unknown()
         rejected = _rejection(decoder, value)
         assert rejected.reason == "UnknownSchemaId"
         assert str(rejected) == "the registry has no schema id 2147483646"
+        assert rejected.schema_id == 0x7FFFFFFE  # dead letters of every one carry the id
 
 
 class _Crashing:
