@@ -19,6 +19,7 @@ from beam_pipelines import sentiment
 from beam_pipelines.feeds.kafka import produce
 from beam_pipelines.feeds.tweets import generate_tweets
 from bench.loops import sentiment_loop
+from bench.sides import sentiment_flags
 from runners.local.broker import LocalKafkaBroker
 
 
@@ -32,15 +33,7 @@ def main() -> None:
         seen = sentiment_loop(broker.bootstrap_servers, "tweets", 3, f"{lake}/hand")["read"]
         hand_s = time.perf_counter() - started
         started = time.perf_counter()
-        summary = sentiment.run(
-            [
-                f"--source=kafka://{broker.bootstrap_servers}/tweets",
-                f"--output={lake}/beam",
-                f"--dlq={lake}/dlq",
-                "--bounded",
-                "--runner=direct",
-            ]
-        )
+        summary = sentiment.run(sentiment_flags(broker.bootstrap_servers, "tweets", lake))
         beam_s = time.perf_counter() - started
     a, b = seen / hand_s, summary.records_in / beam_s
     print(f"records: hand loop {seen}, pipeline {summary.records_in}")

@@ -24,6 +24,7 @@ from beam_pipelines import telemetry
 from beam_pipelines.feeds.publish import publish
 from beam_pipelines.feeds.telemetry import generate_telemetry
 from bench.loops import telemetry_loop
+from bench.sides import telemetry_flags
 
 
 def main() -> None:
@@ -46,17 +47,7 @@ def main() -> None:
         seen = telemetry_loop(source, lake)["read"]
         hand_s = time.perf_counter() - started
         started = time.perf_counter()
-        summary = telemetry.run(
-            [
-                f"--source=file://{source}",
-                f"--output={lake}/windows",
-                f"--readings_output={lake}/readings",
-                f"--late_output={lake}/late",
-                f"--dlq={lake}/dlq",
-                "--bounded",
-                "--runner=direct",
-            ]
-        )
+        summary = telemetry.run(telemetry_flags(source, lake))
         beam_s = time.perf_counter() - started
     a, b = seen / hand_s, summary.records_in / beam_s
     print(

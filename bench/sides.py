@@ -38,20 +38,34 @@ def _summary(summary: Any) -> dict[str, Any]:
     }
 
 
+def sentiment_flags(bootstrap: str, topic: str, lake: str) -> list[str]:
+    """The sentiment pipeline's flags for a bounded local run of ``topic`` into ``lake``."""
+    return [
+        f"--source=kafka://{bootstrap}/{topic}",
+        f"--output={lake}/output",
+        f"--dlq={lake}/dlq",
+        "--bounded",
+        "--runner=direct",
+    ]
+
+
+def telemetry_flags(source: str, lake: str) -> list[str]:
+    """The telemetry pipeline's flags for a bounded local run of a Parquet replay file."""
+    return [
+        f"--source=file://{source}",
+        f"--output={lake}/windows",
+        f"--readings_output={lake}/readings",
+        f"--late_output={lake}/late",
+        f"--dlq={lake}/dlq",
+        "--bounded",
+        "--runner=direct",
+    ]
+
+
 def sentiment_pipeline(bootstrap: str, topic: str, lake: str, *flags: str) -> dict[str, Any]:
     from beam_pipelines import sentiment
 
-    summary = sentiment.run(
-        [
-            f"--source=kafka://{bootstrap}/{topic}",
-            f"--output={lake}/output",
-            f"--dlq={lake}/dlq",
-            "--bounded",
-            "--runner=direct",
-            *flags,
-        ]
-    )
-    return _summary(summary)
+    return _summary(sentiment.run([*sentiment_flags(bootstrap, topic, lake), *flags]))
 
 
 def sentiment_loop(bootstrap: str, topic: str, partitions: str, lake: str) -> dict[str, Any]:
@@ -64,18 +78,7 @@ def sentiment_loop(bootstrap: str, topic: str, partitions: str, lake: str) -> di
 def telemetry_pipeline(source: str, lake: str) -> dict[str, Any]:
     from beam_pipelines import telemetry
 
-    summary = telemetry.run(
-        [
-            f"--source=file://{source}",
-            f"--output={lake}/windows",
-            f"--readings_output={lake}/readings",
-            f"--late_output={lake}/late",
-            f"--dlq={lake}/dlq",
-            "--bounded",
-            "--runner=direct",
-        ]
-    )
-    return _summary(summary)
+    return _summary(telemetry.run(telemetry_flags(source, lake)))
 
 
 def telemetry_loop(source: str, lake: str) -> dict[str, Any]:
