@@ -31,7 +31,9 @@ def array(**keywords: Any) -> dict[str, Any]:
 
 
 def _valid(schema: Any, document: Any) -> bool:
-    return jsonschema.validators.validator_for(schema)(schema).is_valid(document)
+    """The reference validator's verdict; no ``$schema`` means draft-07, as for the checker."""
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return validator(schema, format_checker=jsonschema.FormatChecker()).is_valid(document)
 
 
 _NO_WITNESS = object()
@@ -213,3 +215,530 @@ def test_schemas_too_complex_to_compare_are_one_problem_not_a_hang():
     problems = json_problems(_choices(10, 1000), _choices(10, 0))
     assert {p.split(":")[0] for p in problems} == {f"at p{j}" for j in range(25)}
     assert not any("too complex" in p for p in problems)
+
+
+# --- Every reason, word for word ----------------------------------------------------------
+#
+# (reader, writer, the problems exactly, a document the writer accepts and the reader
+# rejects). An empty list of problems comes with no witness; every refusal comes with one,
+# checked with the reference validator, so each refusal is a fact about the schemas. The
+# exact text pins the place (``a``, ``[1]``, ``[]``, ``*``, ``<pattern>``) and the keyword.
+
+OBJ = {"type": "object"}
+
+
+def obj(**keywords: Any) -> dict[str, Any]:
+    return {"type": "object", **keywords}
+
+
+EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
+    # Sizes: a bound equal to the writer's is no tightening; a first bound is.
+    "minLength added": (
+        {"minLength": 1},
+        S,
+        ["at the top level: the reader tightens minLength to 1 (writer: none)"],
+        "",
+    ),
+    "minLength kept": ({"minLength": 2}, {**S, "minLength": 2}, [], _NO_WITNESS),
+    "maxLength kept": ({"maxLength": 2}, {**S, "maxLength": 2}, [], _NO_WITNESS),
+    "minItems raised": (
+        {"minItems": 2},
+        {"type": "array", "minItems": 1},
+        ["at the top level: the reader tightens minItems to 2 (writer: 1)"],
+        [1],
+    ),
+    "minItems kept": ({"minItems": 2}, {"type": "array", "minItems": 2}, [], _NO_WITNESS),
+    "maxItems kept": ({"maxItems": 3}, {"type": "array", "maxItems": 3}, [], _NO_WITNESS),
+    "minProperties added": (
+        {"minProperties": 1},
+        OBJ,
+        ["at the top level: the reader tightens minProperties to 1 (writer: none)"],
+        {},
+    ),
+    "maxProperties added": (
+        {"maxProperties": 3},
+        OBJ,
+        ["at the top level: the reader tightens maxProperties to 3 (writer: none)"],
+        {"a": 1, "b": 2, "c": 3, "d": 4},
+    ),
+    "minProperties kept": ({"minProperties": 2}, obj(minProperties=2), [], _NO_WITNESS),
+    "maxProperties kept": ({"maxProperties": 3}, obj(maxProperties=3), [], _NO_WITNESS),
+    "required names count as properties": (
+        {"minProperties": 2},
+        obj(required=["a", "b"]),
+        [],
+        _NO_WITNESS,
+    ),
+    # uniqueItems: kept, or implied by at most one item.
+    "uniqueItems kept": (
+        {"uniqueItems": True},
+        {"type": "array", "uniqueItems": True},
+        [],
+        _NO_WITNESS,
+    ),
+    "uniqueItems of at most one item": (
+        {"uniqueItems": True},
+        {"type": "array", "maxItems": 1},
+        [],
+        _NO_WITNESS,
+    ),
+    "uniqueItems of two items": (
+        {"uniqueItems": True},
+        {"type": "array", "maxItems": 2},
+        ["at the top level: the reader adds uniqueItems"],
+        [1, 1],
+    ),
+    # Numbers: upper and lower bounds, exclusive or not; integers round exclusive bounds.
+    "maximum raised": ({"maximum": 10}, {"type": "number", "maximum": 5}, [], _NO_WITNESS),
+    "maximum kept": ({"maximum": 5}, {"type": "number", "maximum": 5}, [], _NO_WITNESS),
+    "maximum made exclusive": (
+        {"exclusiveMaximum": 5},
+        {"type": "number", "maximum": 5},
+        ["at the top level: the reader tightens exclusiveMaximum to 5 (writer: maximum 5)"],
+        5,
+    ),
+    "integer below an exclusive maximum": (
+        {"maximum": 4},
+        {"type": "integer", "exclusiveMaximum": 5},
+        [],
+        _NO_WITNESS,
+    ),
+    "number below an exclusive maximum": (
+        {"maximum": 4},
+        {"type": "number", "exclusiveMaximum": 5},
+        ["at the top level: the reader tightens maximum to 4 (writer: exclusiveMaximum 5)"],
+        4.5,
+    ),
+    "integer above an exclusive minimum": (
+        {"minimum": 1},
+        {"type": "integer", "exclusiveMinimum": 0},
+        [],
+        _NO_WITNESS,
+    ),
+    "minimum added": (
+        {"minimum": 5},
+        {"type": "number"},
+        ["at the top level: the reader tightens minimum to 5 (writer: none)"],
+        4,
+    ),
+    "minimum raised": (
+        {"minimum": 5},
+        {"type": "number", "minimum": 0},
+        ["at the top level: the reader tightens minimum to 5 (writer: minimum 0)"],
+        0,
+    ),
+    "a non-integer number still meets minimum": (
+        {"minimum": 5},
+        {"type": "number", "not": I},
+        ["at the top level: the reader tightens minimum to 5 (writer: none)"],
+        0.5,
+    ),
+    "number keywords on strings": ({"minimum": 5, "multipleOf": 2}, S, [], _NO_WITNESS),
+    "multipleOf 1 on integers": ({"multipleOf": 1}, I, [], _NO_WITNESS),
+    "multipleOf 1 on numbers": (
+        {"multipleOf": 1},
+        {"type": "number"},
+        ["at the top level: the reader adds multipleOf 1 (writer: none)"],
+        0.5,
+    ),
+    "multipleOf 2 on integers": (
+        {"multipleOf": 2},
+        I,
+        ["at the top level: the reader adds multipleOf 2 (writer: none)"],
+        1,
+    ),
+    "multipleOf against two writer steps": (
+        {"multipleOf": 5},
+        {"allOf": [{"multipleOf": 2}, {"multipleOf": 3}]},
+        ["at the top level: the reader adds multipleOf 5 (writer: 3, 2)"],
+        6,
+    ),
+    # Strings.
+    "format added": (
+        {**S, "format": "ipv4"},
+        S,
+        ["at the top level: the reader adds or changes format 'ipv4'"],
+        "x",
+    ),
+    # Types: restricting "any" names the types kept, as given.
+    "type list on any": (
+        {"type": ["integer", "string"]},
+        {},
+        [
+            "at the top level: the reader restricts the type to ['integer', 'string'], "
+            "the writer allowed any"
+        ],
+        None,
+    ),
+    "type name on any": (
+        S,
+        {},
+        ["at the top level: the reader restricts the type to ['string'], the writer allowed any"],
+        None,
+    ),
+    # Values: enum and const the writer did not restrict, or compared value by value
+    # (arrays and objects cannot be judged by the scalar verdicts).
+    "enum added": (
+        {"enum": [1, 2]},
+        I,
+        ["at the top level: the reader adds enum [1, 2], the writer did not restrict the values"],
+        3,
+    ),
+    "const added": (
+        {"const": 5},
+        I,
+        ["at the top level: the reader adds const [5], the writer did not restrict the values"],
+        3,
+    ),
+    "enum of arrays narrowed": (
+        {"enum": [[1]]},
+        {"enum": [[1], [2]]},
+        ["at the top level: the reader's enum drops [[2]]"],
+        [2],
+    ),
+    "const of an array": (
+        {"const": [1]},
+        {"enum": [[1], [2]]},
+        ["at the top level: the reader's const drops [[2]]"],
+        [2],
+    ),
+    "every reader part judged against finite values": (
+        {"allOf": [I, {"minimum": 2}]},
+        {"enum": [1, 2]},
+        ["at the top level: the reader's minimum rejects [1], which the writer allows"],
+        1,
+    ),
+    "every reader part judged, other order": (
+        {"allOf": [{"minimum": 2}, I]},
+        {"enum": [1, 2]},
+        ["at the top level: the reader's minimum rejects [1], which the writer allows"],
+        1,
+    ),
+    # Two drafts: nothing is taken as identical across them.
+    "another draft": (
+        draft2020(S),
+        I,
+        ["at the top level: the writer allows type integer, the reader does not"],
+        1,
+    ),
+    # Arrays: every position, the rest, and positions the writer's maxItems rules out.
+    "two positions": (
+        {"items": [S, S]},
+        {"type": "array", "items": [I, I]},
+        [
+            "at [0]: the writer allows type integer, the reader does not",
+            "at [1]: the writer allows type integer, the reader does not",
+        ],
+        [1, 1],
+    ),
+    "the rest of the items": (
+        {"items": S},
+        {"type": "array", "items": I},
+        ["at []: the writer allows type integer, the reader does not"],
+        [1],
+    ),
+    "a closed tuple stays closed": (
+        {"items": [I, I], "additionalItems": False},
+        {"type": "array", "items": [I, I], "additionalItems": False},
+        [],
+        _NO_WITNESS,
+    ),
+    "a position beyond the writer's maxItems": (
+        {"items": [I, S]},
+        {"type": "array", "items": I, "maxItems": 1},
+        [],
+        _NO_WITNESS,
+    ),
+    "a closed tuple as long as the writer's maxItems": (
+        array(prefixItems=[I, I], items=False),
+        array(prefixItems=[I, I], maxItems=2),
+        [],
+        _NO_WITNESS,
+    ),
+    # Objects: names, patterns and other names, each at its place.
+    "a property under two reader constraints": (
+        obj(properties={"ab": S}, patternProperties={"^a": {"minimum": 0}}),
+        obj(properties={"ab": I}),
+        [
+            "at ab: the writer allows type integer, the reader does not",
+            "at ab: the reader tightens minimum to 0 (writer: none)",
+            "at <^a>: the reader tightens minimum to 0 (writer: none)",
+        ],
+        {"ab": -1},
+    ),
+    "a property under additionalProperties": (
+        {"additionalProperties": S},
+        obj(properties={"a": I}),
+        [
+            "at a: the writer allows type integer, the reader does not",
+            "at *: the reader restricts the type to ['string'], the writer allowed any",
+        ],
+        {"a": 1},
+    ),
+    "a property a pattern forbids": (
+        {"patternProperties": {"^a": False}},
+        obj(properties={"ab": I}),
+        [
+            "at ab: the reader forbids this property (patternProperties: false)",
+            "at <^a>: the reader accepts nothing, the writer allows documents",
+        ],
+        {"ab": 1},
+    ),
+    "a property properties forbids": (
+        {"properties": {"a": False}},
+        obj(properties={"a": I}),
+        ["at a: the reader forbids this property (properties: false)"],
+        {"a": 1},
+    ),
+    "other names": (
+        {"additionalProperties": S},
+        obj(additionalProperties=I),
+        ["at *: the writer allows type integer, the reader does not"],
+        {"z": 1},
+    ),
+    "names matching a pattern": (
+        {"patternProperties": {"^a": S}},
+        obj(patternProperties={"^a": I}),
+        ["at <^a>: the writer allows type integer, the reader does not"],
+        {"a": 1},
+    ),
+    "a pattern below a property": (
+        obj(properties={"o": obj(patternProperties={"^a": S})}),
+        obj(properties={"o": obj(patternProperties={"^a": I})}),
+        ["at o.<^a>: the writer allows type integer, the reader does not"],
+        {"o": {"a": 1}},
+    ),
+    # Of several writer parts, the problems against the first one are reported (allOf
+    # members are taken last first).
+    "a pattern against two writer parts": (
+        obj(patternProperties={"^a": {"type": "boolean"}}),
+        {
+            "allOf": [
+                obj(patternProperties={"^a": {"type": ["integer", "null"]}}),
+                obj(patternProperties={"^a": {"type": ["integer", "string"]}}),
+            ]
+        },
+        [
+            "at <^a>: the writer allows type integer, the reader does not",
+            "at <^a>: the writer allows type string, the reader does not",
+        ],
+        {"a": 1},
+    ),
+    # A pattern Python's re cannot read (\p{L}) may or may not match: the writer's closed
+    # model then says nothing about "a", and the reader's pattern binds "a" too.
+    "a writer pattern that cannot be read": (
+        obj(properties={"a": S}),
+        obj(patternProperties={"\\p{L}": I}, additionalProperties=False),
+        [
+            "at a: property added to an open content model; old documents may hold any value "
+            "under that name"
+        ],
+        _NO_WITNESS,  # jsonschema cannot read \p{L} either
+    ),
+    "a reader pattern that cannot be read": (
+        obj(patternProperties={"\\p{L}": S}),
+        obj(properties={"a": I}),
+        [
+            "at a: the writer allows type integer, the reader does not",
+            "at <\\p{L}>: the reader restricts the type to ['string'], the writer allowed any",
+        ],
+        _NO_WITNESS,
+    ),
+    # propertyNames.
+    "propertyNames of every string": ({"propertyNames": S}, OBJ, [], _NO_WITNESS),
+    "propertyNames added": (
+        {"propertyNames": {"maxLength": 3}},
+        OBJ,
+        ["at the top level: the reader's propertyNames rejects names the writer allows"],
+        {"abcd": 1},
+    ),
+    "propertyNames within the writer's": (
+        {"propertyNames": {"maxLength": 3}},
+        obj(propertyNames={"maxLength": 2}),
+        [],
+        _NO_WITNESS,
+    ),
+    "propertyNames of a closed model's names": (
+        {"propertyNames": {"maxLength": 2}},
+        obj(properties={"ab": I, "toolong": False}, additionalProperties=False),
+        [],
+        _NO_WITNESS,
+    ),
+    # Dependencies: every entry, at its place.
+    "a dependency after one that accepts anything": (
+        {"dependencies": {"a": {}, "b": ["c"]}},
+        OBJ,
+        [
+            "at the top level: the reader's dependencies for 'b' rejects objects with 'b' the "
+            "writer allows (the reader requires ['c'], the writer did not)"
+        ],
+        {"b": 1},
+    ),
+    "a dependency below a property": (
+        obj(properties={"o": {"dependencies": {"b": ["c"]}}}),
+        obj(properties={"o": OBJ}),
+        [
+            "at o: the reader's dependencies for 'b' rejects objects with 'b' the writer allows "
+            "(the reader requires ['c'], the writer did not)"
+        ],
+        {"o": {"b": 1}},
+    ),
+    "a dependency on the property itself": (
+        {"dependentSchemas": {"a": {"required": ["a"]}}},
+        draft2020(OBJ),
+        [],
+        _NO_WITNESS,
+    ),
+    # not: excluding nothing, or only what the writer never allows.
+    "not false": ({"not": False}, I, [], _NO_WITNESS),
+    "not a value the writer lists": ({"not": {"enum": [3]}}, {"enum": [1, 2]}, [], _NO_WITNESS),
+    "not a type the writer's values have": (
+        {"not": I},
+        {"enum": [1, 2]},
+        ["at the top level: the reader's not rejects [1, 2], which the writer allows"],
+        1,
+    ),
+    "not a value beyond the writer's maximum": (
+        {"not": {"const": 5}},
+        {"type": "integer", "maximum": 3},
+        [],
+        _NO_WITNESS,
+    ),
+    "not a float the writer's minimum excludes": (
+        {"not": {"const": 2.0}},
+        {"type": "integer", "minimum": 3},
+        [],
+        _NO_WITNESS,
+    ),
+    "not what unevaluatedProperties sees evaluated": (
+        draft2020(
+            {
+                "not": obj(
+                    required=["a"], anyOf=[{"properties": {"a": True}}], unevaluatedProperties=False
+                )
+            }
+        ),
+        draft2020(obj(properties={"a": I}, required=["a"], additionalProperties=False)),
+        ["at the top level: the reader's not excludes documents the writer allows"],
+        {"a": 1},
+    ),
+    # Several logic keywords: each reports.
+    "not and oneOf": (
+        {"not": I, "oneOf": [S, {"type": "boolean"}]},
+        I,
+        [
+            "at the top level: the reader's not excludes documents the writer allows",
+            "at the top level: no alternative of the reader's oneOf accepts everything the "
+            "writer allows (nearest, alternative 0: at the top level: the writer allows type "
+            "integer, the reader does not)",
+        ],
+        1,
+    ),
+    "not and if": (
+        {"not": I, "if": I, "then": {"minimum": 0}},
+        I,
+        [
+            "at the top level: the reader's not excludes documents the writer allows",
+            "at the top level: the reader's then (under its if) rejects documents the writer "
+            "allows",
+        ],
+        -1,
+    ),
+    "an empty anyOf": (
+        {"anyOf": []},
+        I,
+        [
+            "at the top level: no alternative of the reader's anyOf accepts everything the writer "
+            "allows"
+        ],
+        _NO_WITNESS,  # the meta-schema wants anyOf non-empty, so validators refuse the schema
+    ),
+    "nested anyOf": ({"anyOf": [{"anyOf": [S, I]}]}, I, [], _NO_WITNESS),
+    # Remote references: the same one (URL or URN) on both sides, or not followed.
+    "the same remote $ref": (
+        obj(properties={"a": {"$ref": "https://example.org/s.json"}}),
+        obj(properties={"a": {"$ref": "https://example.org/s.json"}}, required=["a"]),
+        [],
+        _NO_WITNESS,
+    ),
+    "the same URN $ref": (
+        obj(properties={"a": {"$ref": "urn:example:s"}}),
+        obj(properties={"a": {"$ref": "urn:example:s"}}, required=["a"]),
+        [],
+        _NO_WITNESS,
+    ),
+    "another remote $ref": (
+        obj(properties={"a": {"$ref": "https://example.org/s.json"}}),
+        obj(properties={"a": {"$ref": "https://example.org/t.json"}}),
+        [
+            "at a: the reader's $ref 'https://example.org/s.json' cannot be followed, so it is "
+            "not known to accept the writer's documents"
+        ],
+        _NO_WITNESS,  # resolving would need the network
+    ),
+    # Recursion: a recursive writer against a reader unrolled three levels.
+    "a recursive writer": (
+        obj(properties={"a": obj(properties={"a": obj(properties={"a": S})})}),
+        {"$defs": {"n": obj(properties={"a": {"$ref": "#/$defs/n"}})}, "$ref": "#/$defs/n"},
+        ["at a.a.a: the writer allows type object, the reader does not"],
+        {"a": {"a": {"a": {}}}},
+    ),
+    "a recursive writer, read as objects": (
+        obj(properties={"a": obj(properties={"a": OBJ})}),
+        {"$defs": {"n": obj(properties={"a": {"$ref": "#/$defs/n"}})}, "$ref": "#/$defs/n"},
+        [],
+        _NO_WITNESS,
+    ),
+    "a $ref cycle that does not descend": (
+        {"type": "array", "contains": {"$ref": "#"}},
+        {"type": "array", "contains": {"$ref": "#"}, "minItems": 1},
+        [
+            "at the top level: the schemas are too complex to compare (a $ref cycle that does "
+            "not descend)"
+        ],
+        _NO_WITNESS,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("reader", "writer", "expected", "witness"), EXACT.values(), ids=list(EXACT)
+)
+def test_each_reason_word_for_word(reader, writer, expected, witness):
+    assert json_problems(reader, writer) == expected
+    if witness is not _NO_WITNESS and expected:
+        assert _valid(writer, witness), "the witness is no document of the writer"
+        assert not _valid(reader, witness), "the witness passes the reader"
+
+
+def test_the_budget_counts_one_step_per_comparison(monkeypatch):
+    from schemas import compat_json
+
+    reader, writer = obj(properties={"a": S}), obj(properties={"a": I})
+    # Two comparisons: the top level and property a.
+    real = compat_json._Budget
+    monkeypatch.setattr(compat_json, "_Budget", lambda: real(steps=2))
+    assert json_problems(reader, writer) == [
+        "at a: the writer allows type integer, the reader does not"
+    ]
+    monkeypatch.setattr(compat_json, "_Budget", lambda: real(steps=1))
+    assert json_problems(reader, writer) == [
+        "at a: the schemas are too complex to compare (too many combinations or too deep)"
+    ]
+
+
+def test_the_depth_limit_counts_the_comparisons_under_way(monkeypatch):
+    from schemas import compat_json
+
+    def nested(leaf: Any, depth: int) -> Any:
+        for _ in range(depth):
+            leaf = obj(properties={"a": leaf})
+        return leaf
+
+    monkeypatch.setattr(compat_json, "_MAX_DEPTH", 2)
+    assert json_problems(nested(S, 2), nested(I, 2)) == [
+        "at a.a: the writer allows type integer, the reader does not"
+    ]
+    assert json_problems(nested(S, 3), nested(I, 3)) == [
+        "at a.a.a: the schemas are too complex to compare (too many combinations or too deep)"
+    ]
