@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.compat_json import json_problems
 
@@ -352,6 +354,14 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         {"allOf": [{"multipleOf": 2}, {"multipleOf": 3}]},
         ["at the top level: the reader adds multipleOf 5 (writer: 3, 2)"],
         6,
+    ),
+    # Values the scalar verdicts cannot judge (is 0.3 a multiple of 0.1 in floating point?)
+    # leave the number keywords to the general comparison.
+    "a fractional step over fractional values": (
+        {"multipleOf": 0.1},
+        {"enum": [0.3]},
+        ["at the top level: the reader adds multipleOf 0.1 (writer: none)"],
+        0.3,
     ),
     # Strings.
     "format added": (
@@ -742,3 +752,133 @@ def test_the_depth_limit_counts_the_comparisons_under_way(monkeypatch):
     assert json_problems(nested(S, 3), nested(I, 3)) == [
         "at a.a.a: the schemas are too complex to compare (too many combinations or too deep)"
     ]
+
+
+# --- Relaxing never breaks -----------------------------------------------------------------
+#
+# The property test (test_compat_json_property.py) checks that what the checker accepts is
+# safe. This one checks the other way for a class of changes known to be safe by
+# construction: a reader made from the writer by widening types, moving bounds outwards,
+# adding enum values, dropping required names, opening a closed model or adding an anyOf
+# alternative, at any depth, must be accepted with no problem.
+
+_relaxed_bound = st.integers(min_value=0, max_value=3)
+
+
+@st.composite
+def _number_pair(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    kind = draw(st.sampled_from(["integer", "number"]))
+    writer: dict[str, Any] = {"type": kind}
+    reader: dict[str, Any] = {"type": draw(st.sampled_from([kind, "number", [kind, "string"]]))}
+    low, high = draw(st.integers(-5, 5)), draw(st.integers(5, 15))
+    for name, value, sign in (("minimum", low, -1), ("maximum", high, 1)):
+        exclusive = "exclusiveM" + name[1:]
+        if draw(st.booleans()):
+            key = draw(st.sampled_from([name, exclusive]))
+            writer[key] = value
+            if draw(st.booleans()):  # kept, moved outwards, or made inclusive
+                reader[draw(st.sampled_from([key, name]))] = value + sign * draw(_relaxed_bound)
+    if draw(st.booleans()):
+        step = draw(st.sampled_from([2, 3, 6]))
+        writer["multipleOf"] = step
+        if draw(st.booleans()):
+            reader["multipleOf"] = draw(st.sampled_from([d for d in (1, 2, 3, 6) if step % d == 0]))
+    return writer, reader
+
+
+@st.composite
+def _string_pair(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    writer: dict[str, Any] = {"type": "string"}
+    reader: dict[str, Any] = {"type": draw(st.sampled_from(["string", ["string", "null"]]))}
+    if draw(st.booleans()):
+        writer["minLength"] = least = draw(st.integers(0, 4))
+        if draw(st.booleans()):
+            reader["minLength"] = max(0, least - draw(_relaxed_bound))
+    if draw(st.booleans()):
+        writer["maxLength"] = most = draw(st.integers(4, 8))
+        if draw(st.booleans()):
+            reader["maxLength"] = most + draw(_relaxed_bound)
+    for keyword, value in (("pattern", "^[a-z]"), ("format", "date")):
+        if draw(st.booleans()):
+            writer[keyword] = value
+            if draw(st.booleans()):
+                reader[keyword] = value
+    return writer, reader
+
+
+@st.composite
+def _enum_pair(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    pool = [None, True, 0, 1, 2.5, "a", "b", [1], {"k": 1}]
+    values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique_by=repr))
+    extra = draw(st.lists(st.sampled_from(pool), max_size=2, unique_by=repr))
+    writer = {"const": values[0]} if len(values) == 1 and draw(st.booleans()) else {"enum": values}
+    reader_values = values + [v for v in extra if repr(v) not in map(repr, values)]
+    return writer, {"enum": draw(st.permutations(reader_values))}
+
+
+def _pairs(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(_array_pair(children), _object_pair(children), _any_of_pair(children))
+
+
+@st.composite
+def _array_pair(draw: st.DrawFn, children: st.SearchStrategy[Any]) -> tuple[dict, dict]:
+    item_writer, item_reader = draw(children)
+    writer: dict[str, Any] = {"type": "array", "items": item_writer}
+    reader: dict[str, Any] = {"type": "array", "items": item_reader}
+    if draw(st.booleans()):
+        writer["minItems"] = least = draw(st.integers(0, 3))
+        if draw(st.booleans()):
+            reader["minItems"] = max(0, least - draw(_relaxed_bound))
+    if draw(st.booleans()):
+        writer["maxItems"] = most = draw(st.integers(3, 6))
+        if draw(st.booleans()):
+            reader["maxItems"] = most + draw(_relaxed_bound)
+    if draw(st.booleans()):
+        writer["uniqueItems"] = True
+        if draw(st.booleans()):
+            reader["uniqueItems"] = True
+    return writer, reader
+
+
+@st.composite
+def _object_pair(draw: st.DrawFn, children: st.SearchStrategy[Any]) -> tuple[dict, dict]:
+    names = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
+    pairs = {name: draw(children) for name in names}
+    writer: dict[str, Any] = {"type": "object", "properties": {n: w for n, (w, _) in pairs.items()}}
+    reader: dict[str, Any] = {"type": "object", "properties": {n: r for n, (_, r) in pairs.items()}}
+    required = draw(st.lists(st.sampled_from(names), unique=True))
+    if required:
+        writer["required"] = required
+        kept = draw(st.lists(st.sampled_from(required), unique=True))
+        if kept:
+            reader["required"] = kept
+    if draw(st.booleans()):
+        writer["additionalProperties"] = False
+        reader_other = draw(st.sampled_from([None, False, True, {"type": "string"}]))
+        if reader_other is not None:
+            reader["additionalProperties"] = reader_other
+    if draw(st.booleans()):
+        writer["maxProperties"] = most = draw(st.integers(3, 5))
+        if draw(st.booleans()):
+            reader["maxProperties"] = most + draw(_relaxed_bound)
+    return writer, reader
+
+
+@st.composite
+def _any_of_pair(draw: st.DrawFn, children: st.SearchStrategy[Any]) -> tuple[dict, dict]:
+    writer, reader = draw(children)
+    other = draw(st.sampled_from([{"type": "null"}, {"type": "boolean"}, {"const": "x"}]))
+    options = draw(st.permutations([reader, other]))
+    return writer, {"anyOf": options}
+
+
+_relaxations = st.recursive(
+    st.one_of(_number_pair(), _string_pair(), _enum_pair()), _pairs, max_leaves=6
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_relaxations)
+def test_a_reader_that_only_relaxes_the_writer_is_accepted(pair):
+    writer, reader = pair
+    assert json_problems(reader, writer) == []
