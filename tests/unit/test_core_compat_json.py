@@ -424,6 +424,24 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         ["at the top level: the reader's minimum rejects [1], which the writer allows"],
         1,
     ),
+    "const and enum both added": (
+        {"const": 1, "enum": [1, 2]},
+        I,
+        [
+            "at the top level: the reader adds const [1], the writer did not restrict the values",
+            "at the top level: the reader adds enum [1, 2], the writer did not restrict the values",
+        ],
+        2,
+    ),
+    "two reader parts each rejecting a value": (
+        {"allOf": [{"minimum": 2}, {"maximum": 1}]},
+        {"enum": [1, 2]},
+        [
+            "at the top level: the reader's maximum rejects [2], which the writer allows",
+            "at the top level: the reader's minimum rejects [1], which the writer allows",
+        ],
+        1,
+    ),
     # Two drafts: nothing is taken as identical across them.
     "another draft": (
         draft2020(S),
@@ -471,6 +489,15 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         obj(properties={"ab": I}),
         [
             "at ab: the writer allows type integer, the reader does not",
+            "at ab: the reader tightens minimum to 0 (writer: none)",
+            "at <^a>: the reader tightens minimum to 0 (writer: none)",
+        ],
+        {"ab": -1},
+    ),
+    "a property that fits, under a pattern that tightens": (
+        obj(properties={"ab": I}, patternProperties={"^a": {"minimum": 0}}),
+        obj(properties={"ab": I}),
+        [
             "at ab: the reader tightens minimum to 0 (writer: none)",
             "at <^a>: the reader tightens minimum to 0 (writer: none)",
         ],
@@ -594,7 +621,7 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         {"o": {"b": 1}},
     ),
     "a dependency on the property itself": (
-        {"dependentSchemas": {"a": {"required": ["a"]}}},
+        draft2020({"dependentSchemas": {"a": {"required": ["a"]}}}),
         draft2020(OBJ),
         [],
         _NO_WITNESS,
@@ -631,6 +658,26 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         draft2020(obj(properties={"a": I}, required=["a"], additionalProperties=False)),
         ["at the top level: the reader's not excludes documents the writer allows"],
         {"a": 1},
+    ),
+    "not a value the writer's untyped maximum excludes": (
+        {"not": {"const": 5}},
+        {"maximum": 3},
+        [],
+        _NO_WITNESS,
+    ),
+    "not a typed float the writer's minimum excludes": (
+        {"not": {"type": "number", "const": 2.0}},
+        {"type": "integer", "minimum": 3},
+        [],
+        _NO_WITNESS,
+    ),
+    # A step the verdicts cannot judge sends the part to the general comparison, where the
+    # writer's values still show the not excludes none of them.
+    "not a value, beside a step the verdicts cannot judge": (
+        {"multipleOf": 0.1, "not": {"const": 0.5}},
+        {"enum": [0.3]},
+        ["at the top level: the reader adds multipleOf 0.1 (writer: none)"],
+        0.3,
     ),
     # Several logic keywords: each reports.
     "not and oneOf": (
