@@ -679,6 +679,12 @@ EXACT: dict[str, tuple[Any, Any, list[str], Any]] = {
         ["at the top level: the reader adds multipleOf 0.1 (writer: none)"],
         0.3,
     ),
+    "not a range none of the writer's values is in, beside such a step": (
+        {"multipleOf": 0.1, "not": {"minimum": 1}},
+        {"enum": [0.3]},
+        ["at the top level: the reader adds multipleOf 0.1 (writer: none)"],
+        0.3,
+    ),
     # Several logic keywords: each reports.
     "not and oneOf": (
         {"not": I, "oneOf": [S, {"type": "boolean"}]},
